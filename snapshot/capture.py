@@ -1,0 +1,175 @@
+"""Capture a working tree into a Git tree through a scoped temporary index.
+
+Each capture works on its own index file (a unique scratch path), seeded from a copy of the
+last good capture's index so that unchanged files are not hashed again, and nothing the store
+or anyone else left behind (a stale ``index.lock``) can block it. Which paths are taken follows
+Git: ignore rules at every level, the project's ``info/exclude`` and ``core.excludesFile``;
+files the project's Git tracks are taken even when ignored. New files over the size limit and
+nested repositories are left out and reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+
+from snapshot.errors import GitFailed
+from snapshot.git import StoreGit, project_tracked, project_tracked_ignored
+from snapshot.layout import Layout
+from snapshot.models import Skipped
+
+DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
+_RETRIES = 3
+
+
+@attrs.frozen
+class Project:
+    """What the store knows of the project's own repository, if the tree is in one."""
+
+    exclude_file: Path | None = None
+    is_repo: bool = False
+
+
+@attrs.frozen
+class TreeCapture:
+    """A captured tree, the paths left out of it, and the scoped index that holds it."""
+
+    tree: str
+    skipped: tuple[Skipped, ...]
+    index: Path
+
+
+async def capture_tree(
+    git: StoreGit,
+    layout: Layout,
+    project: Project,
+    *,
+    max_file_size: int,
+    index: Path,
+    objects: Path | None = None,
+    force_paths: Iterable[bytes] = (),
+) -> TreeCapture:
+    """Write the working tree's content into ``index`` (a fresh scratch path) and a tree.
+
+    ``objects`` sends new objects to a quarantine folder instead of the store (for reads that
+    must leave no trace); ``force_paths`` are taken whatever their size (files just restored).
+    """
+    mirror_project_excludes(layout, project)
+    forced = list(force_paths)
+    for attempt in range(_RETRIES):
+        seed_index(layout.index, index)
+        try:
+            skipped = await _stage(git, project, index, objects, max_file_size, forced)
+            break
+        except GitFailed as exc:
+            # A file that vanished between listing and adding: list again.
+            if "did not match any files" not in str(exc) or attempt == _RETRIES - 1:
+                raise
+    tree = (await git.out("write-tree", index=index, objects=objects)).decode().strip()
+    return TreeCapture(tree=tree, skipped=skipped, index=index)
+
+
+def seed_index(last: Path, scoped: Path) -> None:
+    """Start the scoped index as a copy of the last good one (stat data and all), or empty."""
+    with contextlib.suppress(FileNotFoundError):
+        scoped.unlink()
+    try:
+        shutil.copy2(last, scoped)
+    except FileNotFoundError:
+        pass
+
+
+def mirror_project_excludes(layout: Layout, project: Project) -> None:
+    """Keep the store's ``info/exclude`` equal to the project's, and attributes neutral."""
+    wanted = b""
+    if project.exclude_file is not None:
+        with contextlib.suppress(OSError):
+            wanted = project.exclude_file.read_bytes()
+    _write_if_changed(layout.exclude, wanted)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temp.write_bytes(data)
+    os.replace(temp, path)
+
+
+async def _stage(
+    git: StoreGit,
+    project: Project,
+    index: Path,
+    objects: Path | None,
+    max_file_size: int,
+    forced: list[bytes],
+) -> tuple[Skipped, ...]:
+    """Bring the scoped index up to date with the tree; return what was left out."""
+    # Files already held: modified and deleted ones (unchanged ones are not hashed again).
+    await git.run("add", "--update", index=index, objects=objects)
+    others = await git.out("ls-files", "-z", "--others", "--exclude-standard", index=index)
+    worktree = git.worktree
+    new_paths: list[bytes] = []
+    too_large: list[tuple[bytes, int]] = []
+    skipped: list[Skipped] = []
+    for path in others.split(b"\0"):
+        if not path:
+            continue
+        if path.endswith(b"/"):
+            skipped.append(
+                Skipped(os.fsdecode(path.rstrip(b"/")), "nested git repository (not captured)")
+            )
+            continue
+        try:
+            info = os.lstat(os.path.join(os.fsencode(worktree), path))
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_size > max_file_size:
+            too_large.append((path, info.st_size))
+        else:
+            new_paths.append(path)
+    if too_large:
+        tracked = (
+            await project_tracked(worktree, [path for path, _ in too_large])
+            if project.is_repo
+            else set()
+        )
+        for path, size in too_large:
+            if path in tracked:
+                new_paths.append(path)
+            else:
+                skipped.append(
+                    Skipped(
+                        os.fsdecode(path),
+                        f"new file over the size limit ({size} > {max_file_size} bytes)",
+                    )
+                )
+    if project.is_repo:
+        new_paths += await project_tracked_ignored(worktree)
+    new_paths += forced
+    present = [p for p in dict.fromkeys(new_paths) if os.path.lexists(_abs(worktree, p))]
+    if present:
+        await git.run(
+            "add",
+            "--force",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            input=b"\0".join(present),
+            index=index,
+            objects=objects,
+        )
+    return tuple(sorted(skipped, key=lambda item: os.fsencode(item.path)))
+
+
+def _abs(worktree: Path, path: bytes) -> bytes:
+    return os.path.join(os.fsencode(worktree), path)

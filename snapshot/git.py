@@ -1,0 +1,218 @@
+"""The git plumbing: every git child process the store runs goes through here, and procio.
+
+Git runs hermetically against the store: no system or global config, no hooks, no filters,
+no end-of-line conversion, literal pathspecs, and every inherited ``GIT_*`` variable removed,
+so nothing a user has configured can change what is captured or let a change go unnoticed.
+The one user setting honoured is ``core.excludesFile``, passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import procio
+
+from snapshot.errors import GitFailed
+
+#: Settings forced on every store command, whatever the user's config or attributes say.
+HERMETIC_CONFIG: tuple[str, ...] = (
+    "core.autocrlf=false",
+    "core.safecrlf=false",
+    "core.eol=lf",
+    "core.fileMode=true",
+    "core.symlinks=true",
+    "core.ignoreCase=false",
+    "core.precomposeUnicode=false",
+    "core.protectNTFS=false",
+    "core.protectHFS=false",
+    "core.checkStat=default",
+    "core.trustctime=true",
+    "core.untrackedCache=false",
+    "core.fsmonitor=false",
+    "core.splitIndex=false",
+    "core.sparseCheckout=false",
+    "core.quotePath=false",
+    "core.hooksPath=/dev/null",
+    "core.attributesFile=/dev/null",
+    "core.logAllRefUpdates=false",
+    "core.fsyncMethod=batch",
+    "core.fsync=committed",
+    "index.sparse=false",
+    "feature.manyFiles=false",
+    "gc.auto=0",
+    "maintenance.auto=false",
+    "advice.addEmbeddedRepo=false",
+    "advice.addIgnoredFile=false",
+    "init.templateDir=",
+)
+
+#: Attributes that override any ``.gitattributes`` in the tree: bytes go in exactly as they are.
+NEUTRAL_ATTRIBUTES = "* -text -eol -filter -ident -working-tree-encoding\n"
+
+#: The global config the store's git reads instead of the user's: it trusts the store.
+STORE_GLOBAL_CONFIG = "[safe]\n\tdirectory = *\n"
+
+ZERO_OID = "0" * 40
+#: Git output the store reads (file lists of very large trees) may be long.
+MAX_OUTPUT = 1 << 30
+
+
+def hermetic_env(overrides: Mapping[str, str]) -> dict[str, str | None]:
+    """Environment overrides that drop every inherited ``GIT_*`` variable, then set ours."""
+    env: dict[str, str | None] = {
+        key: None for key in os.environ if key.startswith("GIT_") and key != "GIT_EXEC_PATH"
+    }
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_SYSTEM": os.devnull,
+            "GIT_ATTR_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_LITERAL_PATHSPECS": "1",
+            "LC_ALL": "C",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+class StoreGit:
+    """Runs git against one store (a bare repository) and one working tree."""
+
+    def __init__(self, git_dir: Path, worktree: Path, excludes_file: str | None) -> None:
+        self.git_dir = git_dir
+        self.worktree = worktree
+        self._config = [
+            *HERMETIC_CONFIG,
+            f"core.excludesFile={excludes_file or os.devnull}",
+        ]
+        self._env = {
+            "GIT_DIR": str(git_dir),
+            "GIT_WORK_TREE": str(worktree),
+            "GIT_CONFIG_GLOBAL": str(git_dir / "snap" / "global.gitconfig"),
+        }
+
+    async def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        index: Path | None = None,
+        objects: Path | None = None,
+        ok_codes: Sequence[int] = (0,),
+    ) -> procio.Result:
+        """Run one git command in the store; raise :class:`GitFailed` unless it exits well."""
+        overrides = dict(self._env)
+        if index is not None:
+            overrides["GIT_INDEX_FILE"] = str(index)
+        if objects is not None:
+            overrides["GIT_OBJECT_DIRECTORY"] = str(objects)
+            overrides["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = str(self.git_dir / "objects")
+        argv = ["git"]
+        for setting in self._config:
+            argv += ["-c", setting]
+        argv += args
+        try:
+            result = await procio.run(
+                argv,
+                input=input,
+                env=hermetic_env(overrides),
+                cwd=self.worktree,
+                max_output=MAX_OUTPUT,
+            )
+        except procio.ProcError as exc:
+            raise GitFailed(str(exc)) from None
+        if result.returncode not in ok_codes or result.timed_out or result.output_limit_exceeded:
+            raise GitFailed(describe(args, result))
+        return result
+
+    async def out(self, *args: str, **options: object) -> bytes:
+        """Run git and return its stdout."""
+        result = await self.run(*args, **options)  # type: ignore[arg-type]
+        return result.stdout
+
+
+def describe(args: Sequence[str], result: procio.Result) -> str:
+    """What a failed git command was, how it ended, and its own stderr, on one line."""
+    outcome = procio.errors.describe_outcome(result)
+    tail = procio.errors.stderr_tail(result.stderr).replace("\n", " | ")
+    text = f"git {' '.join(args[:4])}{' …' if len(args) > 4 else ''} failed ({outcome})"
+    return f"{text}: {tail}" if tail else text
+
+
+async def project_excludes_file(worktree: Path) -> str | None:
+    """The ``core.excludesFile`` Git would use for this tree (the user's own config)."""
+    result = await procio.run(
+        ["git", "-c", "core.fsmonitor=false", "config", "--path", "--get", "core.excludesFile"],
+        cwd=worktree,
+        env={"GIT_OPTIONAL_LOCKS": "0"},
+    )
+    if result.returncode == 0 and result.stdout.strip():
+        return os.fsdecode(result.stdout.rstrip(b"\n"))
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    default = os.path.join(xdg, "git", "ignore")
+    return default if os.path.isfile(default) else None
+
+
+async def project_git_paths(worktree: Path) -> tuple[Path | None, Path | None]:
+    """The project's own repository around ``worktree``: its info/exclude file and git dir."""
+    result = await procio.run(
+        ["git", "rev-parse", "--absolute-git-dir", "--git-path", "info/exclude"],
+        cwd=worktree,
+        env={"GIT_OPTIONAL_LOCKS": "0"},
+    )
+    if result.returncode != 0:
+        return None, None
+    lines = os.fsdecode(result.stdout).splitlines()
+    if len(lines) < 2:
+        return None, None
+    git_dir = Path(lines[0])
+    exclude = Path(lines[1])
+    if not exclude.is_absolute():
+        exclude = worktree / exclude
+    return exclude, git_dir
+
+
+async def project_tracked_ignored(worktree: Path) -> list[bytes]:
+    """Files the project's own Git tracks although an ignore rule matches them (relative paths)."""
+    result = await procio.run(
+        [
+            "git",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.quotePath=false",
+            "ls-files",
+            "-z",
+            "--cached",
+            "--ignored",
+            "--exclude-standard",
+        ],
+        cwd=worktree,
+        env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"},
+    )
+    if result.returncode != 0:
+        return []
+    return [path for path in result.stdout.split(b"\0") if path]
+
+
+async def project_tracked(worktree: Path, paths: list[bytes]) -> set[bytes]:
+    """Which of ``paths`` the project's own Git tracks (those are never size-limited)."""
+    result = await procio.run(
+        [
+            "git",
+            "-c",
+            "core.fsmonitor=false",
+            "ls-files",
+            "-z",
+            "--cached",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+        ],
+        input=b"\0".join(paths),
+        cwd=worktree,
+        env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"},
+    )
+    return {p for p in result.stdout.split(b"\0") if p} if result.returncode == 0 else set()

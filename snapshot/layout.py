@@ -1,0 +1,91 @@
+"""Where a store lives and what it holds on disk, and the scratch files of its operations."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+#: Scratch files older than this are removed even when their owner's pid looks alive.
+SCRATCH_MAX_AGE = 3600.0
+
+
+def default_store_dir(worktree: Path) -> Path:
+    """``${XDG_DATA_HOME:-~/.local/share}/snap/<name>-<hash of the tree's real path>``."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    real = os.fsencode(os.path.realpath(worktree))
+    digest = hashlib.sha256(real).hexdigest()[:16]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in worktree.name)[:40] or "root"
+    return Path(base) / "snap" / f"{name}-{digest}"
+
+
+class Layout:
+    """The files of one store: a bare Git repository plus a ``snap/`` folder of its own."""
+
+    def __init__(self, git_dir: Path) -> None:
+        self.git_dir = git_dir
+        self.own = git_dir / "snap"
+        self.index = git_dir / "index"
+        self.exclude = git_dir / "info" / "exclude"
+        self.attributes = git_dir / "info" / "attributes"
+        self.global_config = self.own / "global.gitconfig"
+        self.lock = self.own / "lock"
+        self.holder = self.own / "lock.holder"
+        self.scratch = self.own / "tmp"
+        self.worktree_record = self.own / "worktree"
+
+    def scratch_path(self, kind: str) -> Path:
+        """A unique scratch path whose name records the pid that owns it."""
+        return self.scratch / f"{kind}-{os.getpid()}-{secrets.token_hex(8)}"
+
+    def clean_scratch(self) -> list[Path]:
+        """Remove scratch files of processes that died (a killed capture's index and lock)."""
+        removed = []
+        try:
+            entries = list(self.scratch.iterdir())
+        except FileNotFoundError:
+            return removed
+        now = time.time()
+        for entry in entries:
+            owner = _owner_pid(entry.name)
+            try:
+                age = now - entry.lstat().st_mtime
+            except FileNotFoundError:
+                continue
+            if owner is not None and _alive(owner) and age < SCRATCH_MAX_AGE:
+                continue
+            remove_path(entry)
+            removed.append(entry)
+        return removed
+
+
+def remove_path(path: Path) -> None:
+    """Remove a scratch file or folder, whatever it is; a missing one is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _owner_pid(name: str) -> int | None:
+    parts = name.split("-")
+    if len(parts) >= 3 and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

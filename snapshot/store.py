@@ -1,0 +1,508 @@
+"""The snapshot store: capture, read, diff, restore, revert, gc and verify one working tree.
+
+The store is a bare Git repository outside the tree. Each snapshot is an annotated tag object
+(its message holds the snapshot's message and what the capture skipped) pointing at the
+tree's Git tree, kept under ``refs/snaps/<id>``: created once by compare-and-swap, never moved.
+Writers (capture, restore, revert, gc) hold the store's lock; readers never wait for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import anyio
+import attrs
+import anyio.to_thread
+import pygit2
+
+import procio
+from snapshot import ids
+from snapshot.capture import DEFAULT_MAX_FILE_SIZE, Project, TreeCapture, capture_tree
+from snapshot.diffing import TreeDiff, diff_trees
+from snapshot.errors import (
+    AmbiguousSnapshot,
+    BadPath,
+    GitFailed,
+    SnapError,
+    UnknownSnapshot,
+)
+from snapshot.git import (
+    NEUTRAL_ATTRIBUTES,
+    STORE_GLOBAL_CONFIG,
+    ZERO_OID,
+    StoreGit,
+    hermetic_env,
+    project_excludes_file,
+    project_git_paths,
+)
+from snapshot.layout import Layout, default_store_dir, remove_path
+from snapshot.locking import DEFAULT_LOCK_TIMEOUT, store_lock
+from snapshot.models import (
+    FileChange,
+    GcResult,
+    RestoreResult,
+    RevertResult,
+    Skipped,
+    Snapshot,
+    VerifyResult,
+)
+from snapshot.restoring import apply_plan, make_plan
+from snapshot.retention import DEFAULT_OLDER_THAN, select_removals
+from snapshot.trees import flatten, lookup, open_repo
+
+REF_PREFIX = "refs/snaps/"
+LATEST = "latest"
+#: What ``diff`` compares with when no snapshot is named: the tree as it is now.
+WORKTREE = None
+
+
+class Store:
+    """Snapshots of one working tree, kept in a bare Git repository of their own."""
+
+    def __init__(
+        self,
+        worktree: Path,
+        git_dir: Path,
+        project: Project,
+        excludes_file: str | None,
+        *,
+        max_file_size: int,
+        lock_timeout: float,
+    ) -> None:
+        self.worktree = worktree
+        self.path = git_dir
+        self.max_file_size = max_file_size
+        self.lock_timeout = lock_timeout
+        self._layout = Layout(git_dir)
+        self._project = project
+        self._git = StoreGit(git_dir, worktree, excludes_file)
+
+    # ----------------------------------------------------------------------------- opening
+
+    @classmethod
+    async def open(
+        cls,
+        worktree: str | os.PathLike[str],
+        *,
+        store: str | os.PathLike[str] | None = None,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> Store:
+        """Open (creating on first use) the store of ``worktree``.
+
+        ``store`` (or ``$SNAP_STORE``) picks the store's folder; by default it lives under
+        ``${XDG_DATA_HOME:-~/.local/share}/snap/``, outside the tree.
+        """
+        tree = Path(os.path.realpath(os.fspath(worktree)))
+        if not tree.is_dir():
+            raise SnapError(f"working tree {os.fspath(worktree)!r} is not a folder")
+        chosen = store if store is not None else os.environ.get("SNAP_STORE") or None
+        git_dir = Path(os.path.abspath(chosen)) if chosen else default_store_dir(tree)
+        if _inside(git_dir, tree):
+            raise SnapError(f"the store {str(git_dir)!r} must lie outside the working tree")
+        await _ensure_store(git_dir, tree)
+        exclude, project_dir = await project_git_paths(tree)
+        project = Project(exclude_file=exclude, is_repo=project_dir is not None)
+        excludes_file = await project_excludes_file(tree)
+        if max_file_size < 0:
+            raise SnapError("the size limit must not be negative")
+        return cls(
+            tree,
+            git_dir,
+            project,
+            excludes_file,
+            max_file_size=max_file_size,
+            lock_timeout=lock_timeout,
+        )
+
+    # ----------------------------------------------------------------------------- capture
+
+    async def capture(self, message: str | None = None, *, max_file_size: int | None = None) -> Snapshot:
+        """Capture the working tree as a new snapshot."""
+        async with self._writing("capture"):
+            return await self._capture_locked(message, max_file_size=max_file_size)
+
+    async def _capture_locked(
+        self,
+        message: str | None,
+        *,
+        max_file_size: int | None = None,
+        force_paths: Sequence[bytes] = (),
+    ) -> Snapshot:
+        index = self._layout.scratch_path("capture-index")
+        try:
+            captured = await capture_tree(
+                self._git,
+                self._layout,
+                self._project,
+                max_file_size=self.max_file_size if max_file_size is None else max_file_size,
+                index=index,
+                force_paths=force_paths,
+            )
+            snapshot = await self._record(captured, message)
+            os.replace(index, self._layout.index)
+            return snapshot
+        finally:
+            _remove_index(index)
+
+    async def _record(self, captured: TreeCapture, message: str | None) -> Snapshot:
+        """Create the snapshot's tag object, then its ref, by compare-and-swap from nothing."""
+        newest = max(self._ref_names(), default=None)
+        snapshot_id = ids.new_id(newest)
+        created = ids.created_at(snapshot_id)
+        body = json.dumps(
+            {
+                "message": message,
+                "skipped": [{"path": s.path, "reason": s.reason} for s in captured.skipped],
+            },
+            ensure_ascii=True,
+        )
+        tag = (
+            f"object {captured.tree}\ntype tree\ntag snap-{snapshot_id}\n"
+            f"tagger snap <snap@localhost> {int(created.timestamp())} +0000\n\n{body}\n"
+        ).encode()
+        tag_id = (await self._git.out("mktag", input=tag)).decode().strip()
+        await self._git.run("update-ref", REF_PREFIX + snapshot_id, tag_id, ZERO_OID)
+        return Snapshot(
+            id=snapshot_id,
+            tree=captured.tree,
+            created_at=created,
+            message=message,
+            skipped=captured.skipped,
+        )
+
+    # ----------------------------------------------------------------------------- reading
+
+    async def list(self) -> list[Snapshot]:
+        """Every snapshot, newest first."""
+        repo = open_repo(self.path)
+        return [self._load(repo, name) for name in sorted(self._ref_names(repo), reverse=True)]
+
+    async def show(self, ref: str) -> Snapshot:
+        """One snapshot, by id, unique id prefix, tree hash or ``latest``."""
+        return self._resolve(open_repo(self.path), ref)
+
+    async def cat(self, ref: str, path: str | bytes) -> bytes:
+        """The bytes of one file in a snapshot (a symbolic link gives its target)."""
+        repo = open_repo(self.path)
+        snapshot = self._resolve(repo, ref)
+        relative = self._relative(path)
+        entry = lookup(repo, snapshot.tree, relative)
+        if entry is None:
+            raise BadPath(f"snapshot {snapshot.id} has no file {os.fsdecode(relative)!r}")
+        return repo[entry.oid].read_raw()
+
+    async def diff(
+        self, from_ref: str | None = LATEST, to_ref: str | None = WORKTREE, *, contents: bool = False
+    ) -> TreeDiff:
+        """The changes from one side to the other; ``None`` names the working tree as it is."""
+        async with self._view(needs_worktree=from_ref is None or to_ref is None) as view:
+            old = view.tree if from_ref is None else self._resolve(view.repo, from_ref).tree
+            new = view.tree if to_ref is None else self._resolve(view.repo, to_ref).tree
+            return await anyio.to_thread.run_sync(
+                lambda: diff_trees(view.repo, old, new, contents=contents)
+            )
+
+    async def changed(self, ref: str = LATEST) -> list[str]:
+        """The paths that changed in the working tree since a snapshot."""
+        return (await self.diff(ref, WORKTREE)).name_only()
+
+    # ----------------------------------------------------------------------------- changing
+
+    async def restore(self, ref: str, *, dry_run: bool = False) -> RestoreResult:
+        """Make the whole tree match a snapshot, after capturing it as it is (the ``undo``)."""
+        return await self._change(ref, None, dry_run=dry_run)  # type: ignore[return-value]
+
+    async def revert(self, ref: str, paths: Sequence[str | bytes], *, dry_run: bool = False) -> RevertResult:
+        """Make only ``paths`` (files or folders) match a snapshot: restored or deleted."""
+        if not paths:
+            raise BadPath("name at least one path to revert")
+        return await self._change(ref, [self._relative(p) for p in paths], dry_run=dry_run)  # type: ignore[return-value]
+
+    async def _change(
+        self, ref: str, scope: list[bytes] | None, *, dry_run: bool
+    ) -> RestoreResult | RevertResult:
+        if dry_run:
+            async with self._view(needs_worktree=True) as view:
+                target = self._resolve(view.repo, ref)
+                plan = self._plan(view.repo, view.tree, view.skipped, target.tree, scope)
+                return self._change_result(None, plan, scope, dry_run=True)
+        async with self._writing("restore" if scope is None else "revert"):
+            target = self._resolve(open_repo(self.path), ref)
+            what = "restore" if scope is None else "revert"
+            undo = await self._capture_locked(f"before {what} to {target.id}")
+            repo = open_repo(self.path)
+            plan = self._plan(repo, undo.tree, undo.skipped, target.tree, scope)
+            await anyio.to_thread.run_sync(apply_plan, self.worktree, repo, plan)
+            # Files just restored count as held, whatever their size now.
+            await self._refresh_index([path for path, _ in plan.writes])
+            return self._change_result(undo.id, plan, scope, dry_run=False)
+
+    def _plan(self, repo, current_tree, skipped, target_tree, scope):  # type: ignore[no-untyped-def]
+        current = flatten(repo, current_tree)
+        target = flatten(repo, target_tree)
+        if scope is None:
+            return make_plan(self.worktree, current, target, skipped)
+        for path in scope:
+            if not _matches(path, current) and not _matches(path, target):
+                raise BadPath(
+                    f"{os.fsdecode(path)!r} is neither in the snapshot nor in the working tree"
+                )
+        return make_plan(
+            self.worktree,
+            current,
+            target,
+            skipped,
+            in_scope=lambda p: any(p == q or p.startswith(q + b"/") for q in scope),
+        )
+
+    @staticmethod
+    def _change_result(undo, plan, scope, *, dry_run):  # type: ignore[no-untyped-def]
+        written = tuple(os.fsdecode(path) for path, _ in plan.writes)
+        deleted = tuple(os.fsdecode(path) for path in plan.deletes)
+        if scope is None:
+            return RestoreResult(undo=undo, written=written, deleted=deleted, kept=plan.kept, dry_run=dry_run)
+        return RevertResult(undo=undo, written=written, deleted=deleted, kept=plan.kept)
+
+    async def _refresh_index(self, force_paths: Sequence[bytes]) -> None:
+        index = self._layout.scratch_path("capture-index")
+        try:
+            await capture_tree(
+                self._git,
+                self._layout,
+                self._project,
+                max_file_size=self.max_file_size,
+                index=index,
+                force_paths=force_paths,
+            )
+            os.replace(index, self._layout.index)
+        finally:
+            _remove_index(index)
+
+    # ----------------------------------------------------------------------------- retention
+
+    async def gc(
+        self, *, keep_last: int | None = None, older_than: float | None = None
+    ) -> GcResult:
+        """Remove snapshots by policy, then prune what nothing reaches any more.
+
+        ``keep_last`` keeps the N newest; ``older_than`` (seconds) removes older ones; given
+        both, a snapshot goes only when both would remove it; given neither, ``older_than``
+        is seven days.
+        """
+        if keep_last is not None and keep_last < 0:
+            raise SnapError("--keep-last must not be negative")
+        if older_than is not None and older_than < 0:
+            raise SnapError("--older-than must not be negative")
+        if keep_last is None and older_than is None:
+            older_than = DEFAULT_OLDER_THAN
+        async with self._writing("gc"):
+            repo = open_repo(self.path)
+            snapshots = [self._load(repo, name) for name in sorted(self._ref_names(repo), reverse=True)]
+            now = _dt.datetime.now(tz=_dt.UTC)
+            removed = select_removals(snapshots, now, keep_last=keep_last, older_than=older_than)
+            if removed:
+                lines = "".join(
+                    f"delete {REF_PREFIX}{s.id} {repo.references[REF_PREFIX + s.id].target}\n"
+                    for s in removed
+                )
+                await self._git.run("update-ref", "--stdin", input=lines.encode())
+            await self._git.run("repack", "-a", "-d", "-q")
+            await self._git.run("prune", "--expire=now")
+            gone = {s.id for s in removed}
+            return GcResult(
+                removed=tuple(s.id for s in removed),
+                kept=tuple(s.id for s in snapshots if s.id not in gone),
+            )
+
+    async def verify(self) -> VerifyResult:
+        """Check that every snapshot resolves to a complete tree and that ``git fsck`` is clean."""
+        problems: list[str] = []
+        repo = open_repo(self.path)
+        for name in sorted(self._ref_names(repo)):
+            if not ids.is_id(name):
+                problems.append(f"{REF_PREFIX}{name}: not a snapshot id")
+            try:
+                snapshot = self._load(repo, name)
+                for path, entry in flatten(repo, snapshot.tree).items():
+                    if entry.oid not in repo:
+                        problems.append(
+                            f"snapshot {name}: missing blob {entry.oid} for {os.fsdecode(path)!r}"
+                        )
+            except (KeyError, ValueError, pygit2.GitError, SnapError) as exc:
+                problems.append(f"snapshot {name}: incomplete ({exc})")
+        fsck = await self._git.run(
+            "fsck", "--no-progress", "--no-dangling", "--strict", ok_codes=range(256)
+        )
+        if fsck.returncode != 0:
+            text = (fsck.stdout + fsck.stderr).decode("utf-8", "backslashreplace")
+            problems += [f"git fsck: {line}" for line in text.splitlines() if line.strip()]
+            if not text.strip():
+                problems.append(f"git fsck: exit status {fsck.returncode}")
+        return VerifyResult(ok=not problems, problems=tuple(problems))
+
+    # ----------------------------------------------------------------------------- helpers
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, what: str) -> AsyncIterator[None]:
+        async with store_lock(self._layout.lock, self._layout.holder, self.lock_timeout, what):
+            self._layout.clean_scratch()
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _view(self, *, needs_worktree: bool) -> AsyncIterator[_View]:
+        """A repository handle, and with ``needs_worktree`` the tree as it is now.
+
+        The working tree is captured without the lock into a quarantine object folder, so
+        reading leaves nothing in the store and never waits for a writer.
+        """
+        if not needs_worktree:
+            yield _View(open_repo(self.path), "", ())
+            return
+        quarantine = self._layout.scratch_path("read-objects")
+        index = self._layout.scratch_path("read-index")
+        quarantine.mkdir(parents=True)
+        try:
+            captured = await capture_tree(
+                self._git,
+                self._layout,
+                self._project,
+                max_file_size=self.max_file_size,
+                index=index,
+                objects=quarantine,
+            )
+            yield _View(open_repo(self.path, quarantine), captured.tree, captured.skipped)
+        finally:
+            _remove_index(index)
+            remove_path(quarantine)
+
+    def _ref_names(self, repo: pygit2.Repository | None = None) -> list[str]:
+        repo = repo or open_repo(self.path)
+        return [
+            name[len(REF_PREFIX) :]
+            for name in repo.references
+            if name.startswith(REF_PREFIX)
+        ]
+
+    def _load(self, repo: pygit2.Repository, name: str) -> Snapshot:
+        tag = repo.references[REF_PREFIX + name].peel(pygit2.Tag)
+        try:
+            meta = json.loads(tag.message)
+        except ValueError:
+            meta = {"message": tag.message, "skipped": []}
+        created = ids.created_at(name) if ids.is_id(name) else _dt.datetime.fromtimestamp(
+            tag.tagger.time, tz=_dt.UTC
+        )
+        return Snapshot(
+            id=name,
+            tree=str(tag.target),
+            created_at=created,
+            message=meta.get("message"),
+            skipped=tuple(Skipped(s["path"], s["reason"]) for s in meta.get("skipped", [])),
+        )
+
+    def _resolve(self, repo: pygit2.Repository, ref: str) -> Snapshot:
+        """The snapshot ``ref`` names: an id, a unique id prefix, a tree hash, or ``latest``."""
+        names = sorted(self._ref_names(repo), reverse=True)
+        if ref == LATEST:
+            if not names:
+                raise UnknownSnapshot("there are no snapshots yet: run `snap capture` first")
+            return self._load(repo, names[0])
+        if ref in names:
+            return self._load(repo, ref)
+        lowered = ref.lower()
+        if len(lowered) < 4:
+            raise UnknownSnapshot(f"snapshot id {ref!r} is too short: give at least 4 characters")
+        by_id = [name for name in names if name.startswith(lowered)]
+        if len(by_id) > 1:
+            shown = ", ".join(by_id[:5]) + (", …" if len(by_id) > 5 else "")
+            raise AmbiguousSnapshot(f"snapshot id {ref!r} is ambiguous: it matches {shown}")
+        if by_id:
+            return self._load(repo, by_id[0])
+        if all(c in "0123456789abcdef" for c in lowered):
+            for name in names:  # newest first: equal trees are equal content
+                snapshot = self._load(repo, name)
+                if snapshot.tree.startswith(lowered):
+                    return snapshot
+        raise UnknownSnapshot(f"no snapshot matches {ref!r} (see `snap list`)")
+
+    def _relative(self, path: str | bytes) -> bytes:
+        """A path relative to the tree's root, checked to stay inside it."""
+        raw = os.fsencode(path)
+        if os.path.isabs(raw):
+            raw = os.path.relpath(raw, os.fsencode(self.worktree))
+        normal = os.path.normpath(raw)
+        if normal == b"." or normal.startswith(b"../") or normal == b".." or os.path.isabs(normal):
+            raise BadPath(f"{os.fsdecode(raw)!r} is not a path inside the working tree")
+        return normal
+
+
+@attrs.frozen
+class _View:
+    """What a read sees: a repository handle, and the working tree's tree if asked for."""
+
+    repo: pygit2.Repository
+    tree: str
+    skipped: tuple[Skipped, ...]
+
+
+def _matches(path: bytes, entries: dict[bytes, object]) -> bool:
+    prefix = path + b"/"
+    return path in entries or any(p.startswith(prefix) for p in entries)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    real = Path(os.path.realpath(path))
+    return real == folder or folder in real.parents
+
+
+def _remove_index(index: Path) -> None:
+    for leftover in (index, index.with_name(index.name + ".lock")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+async def _ensure_store(git_dir: Path, worktree: Path) -> None:
+    """Create the store on first use: a bare repository, mode 0700, set up atomically."""
+    layout = Layout(git_dir)
+    if not (git_dir / "HEAD").exists():
+        git_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        staging = git_dir.with_name(f".{git_dir.name}.init-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            await procio.run(
+                ["git", "init", "--bare", "--quiet", "--template=", str(staging)],
+                env=hermetic_env({"GIT_CONFIG_GLOBAL": os.devnull}),
+                check=True,
+            )
+            os.chmod(staging, 0o700)
+            staged = Layout(staging)
+            staged.own.mkdir()
+            staged.scratch.mkdir()
+            staged.global_config.write_text(STORE_GLOBAL_CONFIG)
+            staged.attributes.parent.mkdir(exist_ok=True)
+            staged.attributes.write_text(NEUTRAL_ATTRIBUTES)
+            staged.worktree_record.write_bytes(os.fsencode(worktree) + b"\n")
+            try:
+                os.rename(staging, git_dir)
+            except OSError:
+                if not (git_dir / "HEAD").exists():
+                    raise
+        except procio.ProcError as exc:
+            raise GitFailed(f"cannot create the store at {str(git_dir)!r}: {exc}") from None
+        finally:
+            remove_path(staging)
+    layout.scratch.mkdir(parents=True, exist_ok=True)
+    if not layout.attributes.exists():
+        layout.attributes.parent.mkdir(exist_ok=True)
+        layout.attributes.write_text(NEUTRAL_ATTRIBUTES)
+    if not layout.global_config.exists():
+        layout.global_config.write_text(STORE_GLOBAL_CONFIG)
+
+
+__all__ = ["FileChange", "Store"]
