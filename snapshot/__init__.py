@@ -39,6 +39,7 @@ __all__ = [
     "Skipped",
     "SnapError",
     "Snapshot",
+    "Store",
     "StoreBusy",
     "SyncStore",
     "TreeDiff",

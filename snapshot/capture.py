@@ -79,10 +79,8 @@ def seed_index(last: Path, scoped: Path) -> None:
     """Start the scoped index as a copy of the last good one (stat data and all), or empty."""
     with contextlib.suppress(FileNotFoundError):
         scoped.unlink()
-    try:
+    with contextlib.suppress(FileNotFoundError):
         shutil.copy2(last, scoped)
-    except FileNotFoundError:
-        pass
 
 
 def mirror_project_excludes(layout: Layout, project: Project) -> None:

@@ -28,8 +28,7 @@ class TreeDiff:
                 for c in self.changes
             )
         return b"".join(
-            STATUS_LETTER[c.status].encode() + b"\t" + _quoted(c.path) + b"\n"
-            for c in self.changes
+            STATUS_LETTER[c.status].encode() + b"\t" + _quoted(c.path) + b"\n" for c in self.changes
         )
 
     def name_only(self) -> list[str]:
@@ -54,7 +53,9 @@ class TreeDiff:
             plus = round(change.additions * scale)
             minus = round(change.deletions * scale)
             bar = b"+" * plus + b"-" * minus
-            lines.append(b" " + name + b" | " + str(count).encode().rjust(digits) + b" " + bar + b"\n")
+            lines.append(
+                b" " + name + b" | " + str(count).encode().rjust(digits) + b" " + bar + b"\n"
+            )
         added = sum(c.additions for c in self.changes)
         deleted = sum(c.deletions for c in self.changes)
         files = len(self.changes)

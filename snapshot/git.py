@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import procio
-
 from snapshot.errors import GitFailed
 
 #: Settings forced on every store command, whatever the user's config or attributes say.

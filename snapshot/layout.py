@@ -16,7 +16,9 @@ SCRATCH_MAX_AGE = 3600.0
 
 def default_store_dir(worktree: Path) -> Path:
     """``${XDG_DATA_HOME:-~/.local/share}/snap/<name>-<hash of the tree's real path>``."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
     real = os.fsencode(os.path.realpath(worktree))
     digest = hashlib.sha256(real).hexdigest()[:16]
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in worktree.name)[:40] or "root"

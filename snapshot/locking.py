@@ -25,7 +25,9 @@ _POLL = 0.02
 
 
 @contextlib.asynccontextmanager
-async def store_lock(lock_path: Path, holder_path: Path, timeout: float, what: str) -> AsyncIterator[None]:
+async def store_lock(
+    lock_path: Path, holder_path: Path, timeout: float, what: str
+) -> AsyncIterator[None]:
     """Hold the store's lock for ``what``; wait at most ``timeout`` seconds for it."""
     lock = filelock.FileLock(str(lock_path), thread_local=False)
     deadline = time.monotonic() + timeout

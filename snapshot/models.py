@@ -82,7 +82,9 @@ class VerifyResult:
 def to_json(value: Any) -> Any:
     """A JSON-ready form of any of these values (datetimes as ISO 8601, tuples as lists)."""
     if attrs.has(type(value)):
-        return {field.name: to_json(getattr(value, field.name)) for field in attrs.fields(type(value))}
+        return {
+            field.name: to_json(getattr(value, field.name)) for field in attrs.fields(type(value))
+        }
     if isinstance(value, (list, tuple)):
         return [to_json(item) for item in value]
     if isinstance(value, _dt.datetime):

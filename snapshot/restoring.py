@@ -48,7 +48,9 @@ def make_plan(
     deletes = sorted(path for path in current if path not in target and in_scope(path))
     deleting = set(deletes)
     kept: dict[bytes, Skipped] = {
-        path: item for path, item in skipped_by_path.items() if in_scope(path) or _covers(path, in_scope)
+        path: item
+        for path, item in skipped_by_path.items()
+        if in_scope(path) or _covers(path, in_scope)
     }
     base = os.fsencode(root)
     writes = []
@@ -155,7 +157,9 @@ def _write(root_fd: int, path: bytes, entry: Entry, data: bytes) -> None:
             os.symlink(data, temp, dir_fd=parent)
         else:
             mode = 0o777 if entry.mode == EXECUTABLE else 0o666
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=parent)
+            fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=parent
+            )
             try:
                 view = memoryview(data)
                 while view:

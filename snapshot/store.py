@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
-import attrs
 import anyio.to_thread
+import attrs
 import pygit2
 
 import procio
@@ -123,7 +123,9 @@ class Store:
 
     # ----------------------------------------------------------------------------- capture
 
-    async def capture(self, message: str | None = None, *, max_file_size: int | None = None) -> Snapshot:
+    async def capture(
+        self, message: str | None = None, *, max_file_size: int | None = None
+    ) -> Snapshot:
         """Capture the working tree as a new snapshot."""
         async with self._writing("capture"):
             return await self._capture_locked(message, max_file_size=max_file_size)
@@ -199,7 +201,11 @@ class Store:
         return repo[entry.oid].read_raw()
 
     async def diff(
-        self, from_ref: str | None = LATEST, to_ref: str | None = WORKTREE, *, contents: bool = False
+        self,
+        from_ref: str | None = LATEST,
+        to_ref: str | None = WORKTREE,
+        *,
+        contents: bool = False,
     ) -> TreeDiff:
         """The changes from one side to the other; ``None`` names the working tree as it is."""
         async with self._view(needs_worktree=from_ref is None or to_ref is None) as view:
@@ -219,7 +225,9 @@ class Store:
         """Make the whole tree match a snapshot, after capturing it as it is (the ``undo``)."""
         return await self._change(ref, None, dry_run=dry_run)  # type: ignore[return-value]
 
-    async def revert(self, ref: str, paths: Sequence[str | bytes], *, dry_run: bool = False) -> RevertResult:
+    async def revert(
+        self, ref: str, paths: Sequence[str | bytes], *, dry_run: bool = False
+    ) -> RevertResult:
         """Make only ``paths`` (files or folders) match a snapshot: restored or deleted."""
         if not paths:
             raise BadPath("name at least one path to revert")
@@ -267,7 +275,9 @@ class Store:
         written = tuple(os.fsdecode(path) for path, _ in plan.writes)
         deleted = tuple(os.fsdecode(path) for path in plan.deletes)
         if scope is None:
-            return RestoreResult(undo=undo, written=written, deleted=deleted, kept=plan.kept, dry_run=dry_run)
+            return RestoreResult(
+                undo=undo, written=written, deleted=deleted, kept=plan.kept, dry_run=dry_run
+            )
         return RevertResult(undo=undo, written=written, deleted=deleted, kept=plan.kept)
 
     async def _refresh_index(self, force_paths: Sequence[bytes]) -> None:
@@ -304,7 +314,9 @@ class Store:
             older_than = DEFAULT_OLDER_THAN
         async with self._writing("gc"):
             repo = open_repo(self.path)
-            snapshots = [self._load(repo, name) for name in sorted(self._ref_names(repo), reverse=True)]
+            snapshots = [
+                self._load(repo, name) for name in sorted(self._ref_names(repo), reverse=True)
+            ]
             now = _dt.datetime.now(tz=_dt.UTC)
             removed = select_removals(snapshots, now, keep_last=keep_last, older_than=older_than)
             if removed:
@@ -384,11 +396,7 @@ class Store:
 
     def _ref_names(self, repo: pygit2.Repository | None = None) -> list[str]:
         repo = repo or open_repo(self.path)
-        return [
-            name[len(REF_PREFIX) :]
-            for name in repo.references
-            if name.startswith(REF_PREFIX)
-        ]
+        return [name[len(REF_PREFIX) :] for name in repo.references if name.startswith(REF_PREFIX)]
 
     def _load(self, repo: pygit2.Repository, name: str) -> Snapshot:
         tag = repo.references[REF_PREFIX + name].peel(pygit2.Tag)
@@ -396,8 +404,10 @@ class Store:
             meta = json.loads(tag.message)
         except ValueError:
             meta = {"message": tag.message, "skipped": []}
-        created = ids.created_at(name) if ids.is_id(name) else _dt.datetime.fromtimestamp(
-            tag.tagger.time, tz=_dt.UTC
+        created = (
+            ids.created_at(name)
+            if ids.is_id(name)
+            else _dt.datetime.fromtimestamp(tag.tagger.time, tz=_dt.UTC)
         )
         return Snapshot(
             id=name,

@@ -48,7 +48,11 @@ class SyncStore:
         return anyio.run(self._store.cat, ref, path)
 
     def diff(
-        self, from_ref: str | None = LATEST, to_ref: str | None = WORKTREE, *, contents: bool = False
+        self,
+        from_ref: str | None = LATEST,
+        to_ref: str | None = WORKTREE,
+        *,
+        contents: bool = False,
     ) -> TreeDiff:
         return anyio.run(partial(self._store.diff, from_ref, to_ref, contents=contents))
 
@@ -58,7 +62,9 @@ class SyncStore:
     def restore(self, ref: str, *, dry_run: bool = False) -> RestoreResult:
         return anyio.run(partial(self._store.restore, ref, dry_run=dry_run))
 
-    def revert(self, ref: str, paths: Sequence[str | bytes], *, dry_run: bool = False) -> RevertResult:
+    def revert(
+        self, ref: str, paths: Sequence[str | bytes], *, dry_run: bool = False
+    ) -> RevertResult:
         return anyio.run(partial(self._store.revert, ref, paths, dry_run=dry_run))
 
     def gc(self, *, keep_last: int | None = None, older_than: float | None = None) -> GcResult:
