@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import time
@@ -45,8 +46,17 @@ class Layout:
         return self.scratch / f"{kind}-{os.getpid()}-{secrets.token_hex(8)}"
 
     def clean_scratch(self) -> list[Path]:
-        """Remove scratch files of processes that died (a killed capture's index and lock)."""
+        """Remove scratch files of processes that died (a killed capture's index and lock).
+
+        Called by writers holding the store's lock, which also makes any ref-packing lock in
+        the store stale once it is older than a minute: that goes too.
+        """
         removed = []
+        packed_lock = self.git_dir / "packed-refs.lock"
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - packed_lock.stat().st_mtime > 60:
+                packed_lock.unlink()
+                removed.append(packed_lock)
         try:
             entries = list(self.scratch.iterdir())
         except FileNotFoundError:
@@ -58,7 +68,7 @@ class Layout:
                 age = now - entry.lstat().st_mtime
             except FileNotFoundError:
                 continue
-            if owner is not None and _alive(owner) and age < SCRATCH_MAX_AGE:
+            if age < SCRATCH_MAX_AGE and (owner is None or _alive(owner)):
                 continue
             remove_path(entry)
             removed.append(entry)
@@ -74,11 +84,12 @@ def remove_path(path: Path) -> None:
             path.unlink()
 
 
+_SCRATCH_NAME = re.compile(r"-(\d+)-[0-9a-f]{16}(?:\.lock)?$")
+
+
 def _owner_pid(name: str) -> int | None:
-    parts = name.split("-")
-    if len(parts) >= 3 and parts[1].isdigit():
-        return int(parts[1])
-    return None
+    match = _SCRATCH_NAME.search(name)
+    return int(match.group(1)) if match else None
 
 
 def _alive(pid: int) -> bool:

@@ -105,7 +105,10 @@ class Store:
         chosen = store if store is not None else os.environ.get("SNAP_STORE") or None
         git_dir = Path(os.path.abspath(chosen)) if chosen else default_store_dir(tree)
         if _inside(git_dir, tree):
-            raise SnapError(f"the store {str(git_dir)!r} must lie outside the working tree")
+            raise SnapError(
+                f"the store {str(git_dir)!r} would lie inside the working tree: "
+                "choose one outside it with --store or SNAP_STORE"
+            )
         await _ensure_store(git_dir, tree)
         exclude, project_dir = await project_git_paths(tree)
         project = Project(exclude_file=exclude, is_repo=project_dir is not None)
