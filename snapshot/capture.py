@@ -128,6 +128,9 @@ async def _stage(
                 Skipped(os.fsdecode(path.rstrip(b"/")), "nested git repository (not captured)")
             )
             continue
+        if _unstorable(path):
+            skipped.append(Skipped(os.fsdecode(path), "a name Git cannot store in a tree"))
+            continue
         try:
             info = os.lstat(os.path.join(os.fsencode(worktree), path))
         except FileNotFoundError:
@@ -167,6 +170,11 @@ async def _stage(
             objects=objects,
         )
     return tuple(sorted(skipped, key=lambda item: os.fsencode(item.path)))
+
+
+def _unstorable(path: bytes) -> bool:
+    """Git refuses any path with a component spelled ``.git`` in any case."""
+    return any(part.lower() == b".git" for part in path.split(b"/"))
 
 
 def _abs(worktree: Path, path: bytes) -> bytes:

@@ -165,9 +165,9 @@ async def _cmd_diff(store: Store, args: argparse.Namespace) -> int:
             _side(args.from_ref), _side(args.to_ref), contents=args.contents and args.json
         )
     if args.json:
-        keys = ("path", "status", "additions", "deletions", "binary")
+        keys = ["path", "status", "additions", "deletions", "binary"]
         if args.contents:
-            keys += ("before", "after")
+            keys += ["before", "after"]
         return _emit_json([{key: getattr(c, key) for key in keys} for c in diff.changes])
     if args.name_status:
         return _emit_bytes(diff.name_status(nul=args.z))

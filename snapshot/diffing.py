@@ -78,7 +78,7 @@ def diff_trees(
     binary: set[bytes] = set()
     chunks: list[bytes] = []
     if statuses:
-        diff = repo.diff(repo[old_tree], repo[new_tree])
+        diff = repo[old_tree].peel(pygit2.Tree).diff_to_tree(repo[new_tree].peel(pygit2.Tree))
         for patch in diff:
             if patch is None:
                 continue
@@ -90,7 +90,9 @@ def diff_trees(
             counts[1] += deletions
             if delta.is_binary:
                 binary.add(path)
-            chunks.append(patch.data)
+            chunks.append(
+                _git_header_tabs(patch.data, delta.old_file.raw_path, delta.new_file.raw_path)
+            )
     changes = []
     for path, status in sorted(statuses.items()):
         additions, deletions = stats.get(path, (0, 0))
@@ -142,17 +144,32 @@ def _text(repo: pygit2.Repository, entry: Entry | None) -> str | None:
         return None
 
 
+def _git_header_tabs(data: bytes, old_path: bytes, new_path: bytes) -> bytes:
+    """Git ends a ``---``/``+++`` line with a tab when its file name holds a space."""
+    if b" " not in old_path and b" " not in new_path:
+        return data
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines):
+        if line.startswith((b"@@", b"Binary files")):
+            break
+        old_line = line.startswith((b"--- a/", b'--- "a/')) and b" " in old_path
+        new_line = line.startswith((b"+++ b/", b'+++ "b/')) and b" " in new_path
+        if old_line or new_line:
+            lines[number] = line + b"\t"
+    return b"\n".join(lines)
+
+
 def _quoted(path: str) -> bytes:
-    """A path as ``git`` prints it with ``core.quotePath=false``: C-quoted only when needed."""
+    """A path as ``git`` prints it by default: C-quoted, with octal escapes, when needed."""
     raw = os.fsencode(path)
-    if not any(byte in b'"\\\t\n' or byte < 0x20 or byte == 0x7F for byte in raw):
+    if not any(byte in b'"\\\t\n' or byte < 0x20 or byte >= 0x7F for byte in raw):
         return raw
     out = bytearray(b'"')
     escapes = {0x22: b'\\"', 0x5C: b"\\\\", 0x09: b"\\t", 0x0A: b"\\n", 0x0D: b"\\r"}
     for byte in raw:
         if byte in escapes:
             out += escapes[byte]
-        elif byte < 0x20 or byte == 0x7F:
+        elif byte < 0x20 or byte >= 0x7F:
             out += b"\\%03o" % byte
         else:
             out.append(byte)

@@ -127,9 +127,15 @@ class StoreGit:
             raise GitFailed(describe(args, result))
         return result
 
-    async def out(self, *args: str, **options: object) -> bytes:
+    async def out(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        index: Path | None = None,
+        objects: Path | None = None,
+    ) -> bytes:
         """Run git and return its stdout."""
-        result = await self.run(*args, **options)  # type: ignore[arg-type]
+        result = await self.run(*args, input=input, index=index, objects=objects)
         return result.stdout
 
 

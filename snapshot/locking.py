@@ -39,7 +39,7 @@ async def store_lock(
             if time.monotonic() >= deadline:
                 raise StoreBusy(
                     f"the store is busy: waited {timeout:g}s for its lock ({lock_path}), "
-                    f"held by {_describe_holder(holder_path)}"
+                    f"held by {_describe_holder(lock_path, holder_path)}"
                 ) from None
             await anyio.sleep(_POLL)
     try:
@@ -64,13 +64,54 @@ def _write_holder(path: Path, what: str) -> None:
     os.replace(temp, path)
 
 
-def _describe_holder(path: Path) -> str:
+def _describe_holder(lock_path: Path, holder_path: Path) -> str:
+    """Who holds the lock: the kernel's word (``/proc/locks``) first, then the holder record."""
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(holder_path.read_text())
     except (OSError, ValueError):
+        record = {}
+    pids = _flock_holders(lock_path)
+    if pids and record.get("pid") not in pids:
+        record = {"pid": pids[0], "command": _command_line(pids[0])}
+    if not record:
         return "another process (no holder recorded)"
-    held = time.time() - float(record.get("since", time.time()))
-    return (
-        f"pid {record.get('pid')} on {record.get('host')} ({record.get('operation')}: "
-        f"{record.get('command')!r}) for {held:.1f}s"
-    )
+    text = f"pid {record.get('pid')}"
+    if record.get("host"):
+        text += f" on {record['host']}"
+    if record.get("operation"):
+        text += f" ({record['operation']})"
+    if record.get("command"):
+        text += f": {record['command']!r}"
+    if record.get("since"):
+        text += f", for {time.time() - float(record['since']):.1f}s"
+    return text
+
+
+def _flock_holders(lock_path: Path) -> list[int]:
+    """The pids holding a ``flock`` on ``lock_path``, as Linux lists them in ``/proc/locks``."""
+    try:
+        info = os.stat(lock_path)
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    wanted = (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
+    pids = []
+    for line in lines:
+        fields = line.split()
+        if "->" in fields or len(fields) < 6:
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) == wanted:
+                pids.append(int(fields[4]))
+        except ValueError:
+            continue
+    return pids
+
+
+def _command_line(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()[:200]

@@ -8,12 +8,13 @@ Writers (capture, restore, revert, gc) hold the store's lock; readers never wait
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime as _dt
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -52,7 +53,7 @@ from snapshot.models import (
     Snapshot,
     VerifyResult,
 )
-from snapshot.restoring import apply_plan, make_plan
+from snapshot.restoring import Plan, apply_plan, make_plan
 from snapshot.retention import DEFAULT_OLDER_THAN, select_removals
 from snapshot.trees import flatten, lookup, open_repo
 
@@ -184,7 +185,7 @@ class Store:
 
     # ----------------------------------------------------------------------------- reading
 
-    async def list(self) -> list[Snapshot]:
+    async def list(self) -> builtins.list[Snapshot]:
         """Every snapshot, newest first."""
         repo = open_repo(self.path)
         return [self._load(repo, name) for name in sorted(self._ref_names(repo), reverse=True)]
@@ -218,7 +219,7 @@ class Store:
                 lambda: diff_trees(view.repo, old, new, contents=contents)
             )
 
-    async def changed(self, ref: str = LATEST) -> list[str]:
+    async def changed(self, ref: str = LATEST) -> builtins.list[str]:
         """The paths that changed in the working tree since a snapshot."""
         return (await self.diff(ref, WORKTREE)).name_only()
 
@@ -226,7 +227,14 @@ class Store:
 
     async def restore(self, ref: str, *, dry_run: bool = False) -> RestoreResult:
         """Make the whole tree match a snapshot, after capturing it as it is (the ``undo``)."""
-        return await self._change(ref, None, dry_run=dry_run)  # type: ignore[return-value]
+        undo, plan = await self._change(ref, None, dry_run=dry_run)
+        return RestoreResult(
+            undo=undo,
+            written=_decoded(path for path, _ in plan.writes),
+            deleted=_decoded(plan.deletes),
+            kept=plan.kept,
+            dry_run=dry_run,
+        )
 
     async def revert(
         self, ref: str, paths: Sequence[str | bytes], *, dry_run: bool = False
@@ -234,28 +242,42 @@ class Store:
         """Make only ``paths`` (files or folders) match a snapshot: restored or deleted."""
         if not paths:
             raise BadPath("name at least one path to revert")
-        return await self._change(ref, [self._relative(p) for p in paths], dry_run=dry_run)  # type: ignore[return-value]
+        scope = [self._relative(path) for path in paths]
+        undo, plan = await self._change(ref, scope, dry_run=dry_run)
+        return RevertResult(
+            undo=undo,
+            written=_decoded(path for path, _ in plan.writes),
+            deleted=_decoded(plan.deletes),
+            kept=plan.kept,
+        )
 
     async def _change(
-        self, ref: str, scope: list[bytes] | None, *, dry_run: bool
-    ) -> RestoreResult | RevertResult:
+        self, ref: str, scope: builtins.list[bytes] | None, *, dry_run: bool
+    ) -> tuple[str | None, Plan]:
+        """Plan a restore (of ``scope`` only, if given) and, unless a dry run, carry it out."""
         if dry_run:
             async with self._view(needs_worktree=True) as view:
                 target = self._resolve(view.repo, ref)
-                plan = self._plan(view.repo, view.tree, view.skipped, target.tree, scope)
-                return self._change_result(None, plan, scope, dry_run=True)
-        async with self._writing("restore" if scope is None else "revert"):
+                return None, self._plan(view.repo, view.tree, view.skipped, target.tree, scope)
+        what = "restore" if scope is None else "revert"
+        async with self._writing(what):
             target = self._resolve(open_repo(self.path), ref)
-            what = "restore" if scope is None else "revert"
             undo = await self._capture_locked(f"before {what} to {target.id}")
             repo = open_repo(self.path)
             plan = self._plan(repo, undo.tree, undo.skipped, target.tree, scope)
             await anyio.to_thread.run_sync(apply_plan, self.worktree, repo, plan)
             # Files just restored count as held, whatever their size now.
             await self._refresh_index([path for path, _ in plan.writes])
-            return self._change_result(undo.id, plan, scope, dry_run=False)
+            return undo.id, plan
 
-    def _plan(self, repo, current_tree, skipped, target_tree, scope):  # type: ignore[no-untyped-def]
+    def _plan(
+        self,
+        repo: pygit2.Repository,
+        current_tree: str,
+        skipped: Sequence[Skipped],
+        target_tree: str,
+        scope: builtins.list[bytes] | None,
+    ) -> Plan:
         current = flatten(repo, current_tree)
         target = flatten(repo, target_tree)
         if scope is None:
@@ -272,16 +294,6 @@ class Store:
             skipped,
             in_scope=lambda p: any(p == q or p.startswith(q + b"/") for q in scope),
         )
-
-    @staticmethod
-    def _change_result(undo, plan, scope, *, dry_run):  # type: ignore[no-untyped-def]
-        written = tuple(os.fsdecode(path) for path, _ in plan.writes)
-        deleted = tuple(os.fsdecode(path) for path in plan.deletes)
-        if scope is None:
-            return RestoreResult(
-                undo=undo, written=written, deleted=deleted, kept=plan.kept, dry_run=dry_run
-            )
-        return RevertResult(undo=undo, written=written, deleted=deleted, kept=plan.kept)
 
     async def _refresh_index(self, force_paths: Sequence[bytes]) -> None:
         index = self._layout.scratch_path("capture-index")
@@ -338,7 +350,7 @@ class Store:
 
     async def verify(self) -> VerifyResult:
         """Check that every snapshot resolves to a complete tree and that ``git fsck`` is clean."""
-        problems: list[str] = []
+        problems: builtins.list[str] = []
         repo = open_repo(self.path)
         for name in sorted(self._ref_names(repo)):
             if not ids.is_id(name):
@@ -397,7 +409,7 @@ class Store:
             _remove_index(index)
             remove_path(quarantine)
 
-    def _ref_names(self, repo: pygit2.Repository | None = None) -> list[str]:
+    def _ref_names(self, repo: pygit2.Repository | None = None) -> builtins.list[str]:
         repo = repo or open_repo(self.path)
         return [name[len(REF_PREFIX) :] for name in repo.references if name.startswith(REF_PREFIX)]
 
@@ -465,7 +477,11 @@ class _View:
     skipped: tuple[Skipped, ...]
 
 
-def _matches(path: bytes, entries: dict[bytes, object]) -> bool:
+def _decoded(paths: Iterable[bytes]) -> tuple[str, ...]:
+    return tuple(os.fsdecode(path) for path in paths)
+
+
+def _matches(path: bytes, entries: Mapping[bytes, object]) -> bool:
     prefix = path + b"/"
     return path in entries or any(p.startswith(prefix) for p in entries)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Sequence
 from functools import partial
@@ -38,7 +39,7 @@ class SyncStore:
     def capture(self, message: str | None = None, **options: Any) -> Snapshot:
         return anyio.run(partial(self._store.capture, message, **options))
 
-    def list(self) -> list[Snapshot]:
+    def list(self) -> builtins.list[Snapshot]:
         return anyio.run(self._store.list)
 
     def show(self, ref: str) -> Snapshot:
@@ -56,7 +57,7 @@ class SyncStore:
     ) -> TreeDiff:
         return anyio.run(partial(self._store.diff, from_ref, to_ref, contents=contents))
 
-    def changed(self, ref: str = LATEST) -> list[str]:
+    def changed(self, ref: str = LATEST) -> builtins.list[str]:
         return anyio.run(self._store.changed, ref)
 
     def restore(self, ref: str, *, dry_run: bool = False) -> RestoreResult:

@@ -47,9 +47,9 @@ def flatten(repo: pygit2.Repository, tree_id: str) -> dict[bytes, Entry]:
     while stack:
         prefix, tree = stack.pop()
         for item in tree:
-            path = prefix + item.raw_name
+            path = prefix + (item.raw_name or b"")
             if item.filemode == TREE:
-                stack.append((path + b"/", repo[item.id]))
+                stack.append((path + b"/", repo[item.id].peel(pygit2.Tree)))
             else:
                 entries[path] = Entry(item.filemode, str(item.id))
     return entries
@@ -74,5 +74,5 @@ def lookup(repo: pygit2.Repository, tree_id: str, path: bytes) -> Entry | None:
             return Entry(found.filemode, str(found.id))
         if found.filemode != TREE:
             return None
-        tree = repo[found.id]
+        tree = repo[found.id].peel(pygit2.Tree)
     return None
