@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from procio.environment import EnvOverrides, child_environment
 from procio.errors import CommandFailed, CommandTimeout, SpawnError
@@ -70,10 +71,13 @@ async def run(
     environment = child_environment(env)
     executable = _resolve_executable(command[0], environment, cwd)
     started = time.monotonic()
+    # Our own stdin pipe, written without user-space buffering: a byte counts as fed only
+    # once the kernel has taken it, on either backend.
+    stdin_read, stdin_write = os.pipe() if input is not None else (None, None)
     try:
         process = await anyio.open_process(
             [executable, *command[1:]],
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdin=stdin_read if stdin_read is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
@@ -81,9 +85,14 @@ async def run(
             start_new_session=True,
         )
     except OSError as exc:
+        if stdin_write is not None:
+            os.close(stdin_write)
         raise _spawn_error(command[0], cwd, exc) from None
+    finally:
+        if stdin_read is not None:
+            os.close(stdin_read)
 
-    life = _Life(process, kill_grace=kill_grace, max_output=max_output)
+    life = _Life(process, stdin_write, kill_grace=kill_grace, max_output=max_output)
     try:
         async with anyio.create_task_group() as tasks:
             life.tasks = tasks
@@ -137,8 +146,16 @@ def run_sync(argv: Sequence[str], **options: Any) -> Result:
 class _Life:
     """The mutable state of one run, shared by the tasks that feed, drain and watch the child."""
 
-    def __init__(self, process: anyio.abc.Process, *, kill_grace: float, max_output: int) -> None:
+    def __init__(
+        self,
+        process: anyio.abc.Process,
+        stdin_fd: int | None,
+        *,
+        kill_grace: float,
+        max_output: int,
+    ) -> None:
         self.process = process
+        self.stdin_fd = stdin_fd
         self.kill_grace = kill_grace
         self.max_output = max_output
         self.tasks: anyio.abc.TaskGroup | None = None
@@ -146,7 +163,7 @@ class _Life:
         self.stderr = bytearray()
         self.exited = anyio.Event()
         self.io_done = anyio.Event()
-        self._io_pending = 2 + (process.stdin is not None)
+        self._io_pending = 2 + (stdin_fd is not None)
         self.timed_out = False
         self.output_limit_exceeded = False
         self.stdin_complete = False
@@ -161,34 +178,37 @@ class _Life:
 
     async def feed(self, input: Input) -> None:
         """Write the input to the child's stdin; a broken pipe only means it stopped reading."""
-        stdin = self.process.stdin
-        assert stdin is not None
+        assert self.stdin_fd is not None
+        fd = self.stdin_fd
+        os.set_blocking(fd, False)
         try:
             if isinstance(input, (bytes, bytearray, memoryview)):
-                await _send(stdin, input)
+                await _send(fd, input)
             elif isinstance(input, AsyncIterable):
                 async with _closing(input) as chunks:
                     async for chunk in chunks:
-                        await _send(stdin, chunk)
+                        await _send(fd, chunk)
             else:
                 assert input is not None
                 for chunk in input:
-                    await _send(stdin, chunk)
+                    await _send(fd, chunk)
             self.stdin_complete = True
         except PIPE_ERRORS:
             pass
         except OSError as exc:
-            if exc.errno not in (_errno.EPIPE, _errno.ECONNRESET, _errno.EBADF):
+            if exc.errno not in (_errno.EPIPE, _errno.ECONNRESET):
                 self._fail_input(exc)
         except Exception as exc:  # the caller's own input iterator failed
             self._fail_input(exc)
         finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await stdin.aclose()
-                except (*PIPE_ERRORS, OSError):
-                    pass
+            self.close_stdin()
             self._io_finished()
+
+    def close_stdin(self) -> None:
+        """Close our end of the child's stdin: it sees end-of-file (or was abandoned)."""
+        if self.stdin_fd is not None:
+            fd, self.stdin_fd = self.stdin_fd, None
+            os.close(fd)
 
     async def drain(self, stream: anyio.abc.ByteReceiveStream | None, sink: bytearray) -> None:
         """Read one output stream to its end, keeping at most ``max_output`` bytes of it."""
@@ -232,6 +252,7 @@ class _Life:
             with anyio.move_on_after(self.kill_grace):
                 await self.process.wait()
         self.signal_group(signal.SIGKILL)
+        self.close_stdin()
         try:
             await self.process.aclose()
         except (*PIPE_ERRORS, OSError):
@@ -273,10 +294,17 @@ def _checked_input(input: Input) -> Input:
     raise TypeError(f"input must be bytes or an iterable of bytes, not {type(input).__name__}")
 
 
-async def _send(stdin: anyio.abc.ByteSendStream, data: bytes | bytearray | memoryview) -> None:
+async def _send(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write all of ``data`` to a non-blocking pipe, waiting whenever it is full."""
     view = memoryview(data).cast("B")
-    for start in range(0, len(view), _CHUNK):
-        await stdin.send(bytes(view[start : start + _CHUNK]))
+    while view:
+        try:
+            written = os.write(fd, view[:_CHUNK])
+        except BlockingIOError:
+            await anyio.wait_writable(fd)
+            continue
+        view = view[written:]
+        await anyio.lowlevel.checkpoint()
 
 
 @asynccontextmanager
