@@ -62,15 +62,24 @@ async def capture_tree(
     """
     mirror_project_excludes(layout, project)
     forced = list(force_paths)
+    seed = True
     for attempt in range(_RETRIES):
-        seed_index(layout.index, index)
+        if seed:
+            seed_index(layout.index, index)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                index.unlink()
         try:
             skipped = await _stage(git, project, index, objects, max_file_size, forced)
             break
         except GitFailed as exc:
-            # A file that vanished between listing and adding: list again.
-            if "did not match any files" not in str(exc) or attempt == _RETRIES - 1:
+            if attempt == _RETRIES - 1:
                 raise
+            if "did not match any files" in str(exc):
+                continue  # a file vanished between listing and adding: list again
+            if not seed:
+                raise
+            seed = False  # the seed index is damaged: it is only a cache, start empty
     tree = (await git.out("write-tree", index=index, objects=objects)).decode().strip()
     return TreeCapture(tree=tree, skipped=skipped, index=index)
 
@@ -113,6 +122,22 @@ async def _stage(
     forced: list[bytes],
 ) -> tuple[Skipped, ...]:
     """Bring the scoped index up to date with the tree; return what was left out."""
+    tracked_ignored = await project_tracked_ignored(git.worktree) if project.is_repo else []
+    # A held file that an ignore rule now matches is let go, as the project's Git would
+    # never have taken it, unless the project's Git tracks it.
+    held_ignored = await git.out(
+        "ls-files", "-z", "--cached", "--ignored", "--exclude-standard", index=index
+    )
+    dropped = set(filter(None, held_ignored.split(b"\0"))) - set(tracked_ignored)
+    if dropped:
+        await git.run(
+            "update-index",
+            "--force-remove",
+            "-z",
+            "--stdin",
+            input=b"\0".join(sorted(dropped)) + b"\0",
+            index=index,
+        )
     # Files already held: modified and deleted ones (unchanged ones are not hashed again).
     await git.run("add", "--update", index=index, objects=objects)
     others = await git.out("ls-files", "-z", "--others", "--exclude-standard", index=index)
@@ -155,8 +180,7 @@ async def _stage(
                         f"new file over the size limit ({size} > {max_file_size} bytes)",
                     )
                 )
-    if project.is_repo:
-        new_paths += await project_tracked_ignored(worktree)
+    new_paths += tracked_ignored
     new_paths += forced
     present = [p for p in dict.fromkeys(new_paths) if os.path.lexists(_abs(worktree, p))]
     if present:

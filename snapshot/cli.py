@@ -8,6 +8,7 @@ pipe (``snap diff | head -1``) ends quietly.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     form.add_argument("--name-status", action="store_true", help="STATUS<TAB>PATH lines")
     form.add_argument("--name-only", action="store_true", help="the changed paths")
     form.add_argument("--stat", action="store_true", help="a diffstat")
+    form.add_argument("--numstat", action="store_true", help="ADDED<TAB>DELETED<TAB>PATH lines")
     diff.add_argument("-z", action="store_true", help="NUL-terminated records")
     diff.add_argument("--contents", action="store_true", help="with --json: before and after")
 
@@ -176,6 +178,8 @@ async def _cmd_diff(store: Store, args: argparse.Namespace) -> int:
         return _emit_bytes(b"".join(os.fsencode(p) + end for p in diff.name_only()))
     if args.stat:
         return _emit_bytes(diff.stat())
+    if args.numstat:
+        return _emit_bytes(diff.numstat(nul=args.z))
     return _emit_bytes(diff.patch)
 
 
@@ -193,7 +197,16 @@ async def _cmd_revert(store: Store, args: argparse.Namespace) -> int:
 
 
 async def _cmd_cat(store: Store, args: argparse.Namespace) -> int:
-    return _emit_bytes(await store.cat(args.id, _tree_path(store.worktree, args.path)))
+    path = _tree_path(store.worktree, args.path)
+    data = await store.cat(args.id, path)
+    if args.json:
+        try:
+            text: str | None = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        encoded = base64.b64encode(data).decode()
+        return _emit_json({"path": path, "size": len(data), "text": text, "base64": encoded})
+    return _emit_bytes(data)
 
 
 async def _cmd_gc(store: Store, args: argparse.Namespace) -> int:

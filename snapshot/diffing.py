@@ -31,6 +31,19 @@ class TreeDiff:
             STATUS_LETTER[c.status].encode() + b"\t" + _quoted(c.path) + b"\n" for c in self.changes
         )
 
+    def numstat(self, *, nul: bool = False) -> bytes:
+        """``ADDED<TAB>DELETED<TAB>PATH`` records as ``git diff --numstat`` prints them."""
+        records = []
+        for change in self.changes:
+            counts = (
+                b"-\t-\t" if change.binary else b"%d\t%d\t" % (change.additions, change.deletions)
+            )
+            if nul:
+                records.append(counts + os.fsencode(change.path) + b"\0")
+            else:
+                records.append(counts + _quoted(change.path) + b"\n")
+        return b"".join(records)
+
     def name_only(self) -> list[str]:
         """The paths that changed."""
         return [change.path for change in self.changes]

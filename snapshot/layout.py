@@ -48,15 +48,14 @@ class Layout:
     def clean_scratch(self) -> list[Path]:
         """Remove scratch files of processes that died (a killed capture's index and lock).
 
-        Called by writers holding the store's lock, which also makes any ref-packing lock in
-        the store stale once it is older than a minute: that goes too.
+        Called by writers holding the store's lock. Every writer of the store holds that lock,
+        so a ``packed-refs.lock`` found then was left by a killed one: that goes too.
         """
         removed = []
         packed_lock = self.git_dir / "packed-refs.lock"
         with contextlib.suppress(FileNotFoundError):
-            if time.time() - packed_lock.stat().st_mtime > 60:
-                packed_lock.unlink()
-                removed.append(packed_lock)
+            packed_lock.unlink()
+            removed.append(packed_lock)
         try:
             entries = list(self.scratch.iterdir())
         except FileNotFoundError:

@@ -96,7 +96,7 @@ def _blocker(
             return parent, "a captured file stands where the snapshot has a folder"
         try:
             info = os.lstat(os.path.join(base, parent))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         if not stat.S_ISDIR(info.st_mode):
             return parent, IGNORED_REASON
@@ -105,7 +105,7 @@ def _blocker(
     full = os.path.join(base, path)
     try:
         info = os.lstat(full)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     if path in current:
         return None
