@@ -7,6 +7,7 @@ from procio.runner import (
     DEFAULT_KILL_GRACE,
     DEFAULT_MAX_OUTPUT,
     DEFAULT_PIPE_GRACE,
+    call_blocking,
     run,
     run_sync,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "ProcError",
     "Result",
     "SpawnError",
+    "call_blocking",
     "child_environment",
     "run",
     "run_sync",

@@ -17,7 +17,9 @@ class Result:
     stderr: bytes
     timed_out: bool = False
     output_limit_exceeded: bool = False
-    #: The child did not take all of the input offered on its stdin.
+    #: The child did not take all of the input offered on its stdin: some of it never reached
+    #: the pipe. (What the kernel's pipe buffer, 64 KiB on Linux, still held unread when the
+    #: child exited cannot be seen from here.)
     stdin_unconsumed: bool = False
     duration: float = 0.0
 

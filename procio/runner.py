@@ -15,10 +15,10 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -44,6 +44,7 @@ PIPE_ERRORS = (
     EOFError,
 )
 
+T = TypeVar("T")
 Input = bytes | bytearray | memoryview | AsyncIterable[bytes] | Iterable[bytes] | None
 
 
@@ -84,10 +85,12 @@ async def run(
             env=environment,
             start_new_session=True,
         )
-    except OSError as exc:
+    except BaseException as exc:
         if stdin_write is not None:
             os.close(stdin_write)
-        raise _spawn_error(command[0], cwd, exc) from None
+        if isinstance(exc, OSError):
+            raise _spawn_error(command[0], cwd, exc) from None
+        raise
     finally:
         if stdin_read is not None:
             os.close(stdin_read)
@@ -140,7 +143,23 @@ async def run(
 
 def run_sync(argv: Sequence[str], **options: Any) -> Result:
     """:func:`run` for callers without an event loop: same arguments, blocks until done."""
-    return anyio.run(partial(run, argv, **options))
+    return call_blocking(partial(run, argv, **options))
+
+
+def call_blocking(function: Callable[[], Awaitable[T]]) -> T:
+    """Run an async function to its end on a fresh event loop and return what it returned.
+
+    The result travels in a box rather than as the loop's own return value: on Python 3.11
+    asyncio formats a finished main task's result as text, which costs a long time for
+    megabytes of output.
+    """
+    box: list[T] = []
+
+    async def boxed() -> None:
+        box.append(await function())
+
+    anyio.run(boxed)
+    return box[0]
 
 
 class _Life:

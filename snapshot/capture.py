@@ -25,7 +25,6 @@ from snapshot.layout import Layout
 from snapshot.models import Skipped
 
 DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
-_RETRIES = 3
 
 
 @attrs.frozen
@@ -62,34 +61,27 @@ async def capture_tree(
     """
     mirror_project_excludes(layout, project)
     forced = list(force_paths)
-    seed = True
-    for attempt in range(_RETRIES):
-        if seed:
-            seed_index(layout.index, index)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                index.unlink()
-        try:
-            skipped = await _stage(git, project, index, objects, max_file_size, forced)
-            break
-        except GitFailed as exc:
-            if attempt == _RETRIES - 1:
-                raise
-            if "did not match any files" in str(exc):
-                continue  # a file vanished between listing and adding: list again
-            if not seed:
-                raise
-            seed = False  # the seed index is damaged: it is only a cache, start empty
+    seeded = seed_index(layout.index, index)
+    try:
+        skipped = await _stage(git, project, index, objects, max_file_size, forced)
+    except GitFailed:
+        if not seeded:
+            raise
+        # The seed is only a cache: if git cannot use it (damaged), start from an empty one.
+        index.unlink(missing_ok=True)
+        skipped = await _stage(git, project, index, objects, max_file_size, forced)
     tree = (await git.out("write-tree", index=index, objects=objects)).decode().strip()
     return TreeCapture(tree=tree, skipped=skipped, index=index)
 
 
-def seed_index(last: Path, scoped: Path) -> None:
+def seed_index(last: Path, scoped: Path) -> bool:
     """Start the scoped index as a copy of the last good one (stat data and all), or empty."""
-    with contextlib.suppress(FileNotFoundError):
-        scoped.unlink()
-    with contextlib.suppress(FileNotFoundError):
+    scoped.unlink(missing_ok=True)
+    try:
         shutil.copy2(last, scoped)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def mirror_project_excludes(layout: Layout, project: Project) -> None:
@@ -182,18 +174,30 @@ async def _stage(
                 )
     new_paths += tracked_ignored
     new_paths += forced
-    present = [p for p in dict.fromkeys(new_paths) if os.path.lexists(_abs(worktree, p))]
+    present = [p for p in dict.fromkeys(new_paths) if _is_file_or_link(_abs(worktree, p))]
     if present:
+        # update-index takes exact paths; `git add` would match each as a pathspec, which
+        # grows with the square of their number (minutes for 100k new files).
         await git.run(
-            "add",
-            "--force",
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-            input=b"\0".join(present),
+            "update-index",
+            "--add",
+            "--remove",
+            "--replace",
+            "-z",
+            "--stdin",
+            input=b"\0".join(present) + b"\0",
             index=index,
             objects=objects,
         )
     return tuple(sorted(skipped, key=lambda item: os.fsencode(item.path)))
+
+
+def _is_file_or_link(path: bytes) -> bool:
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
 
 
 def _unstorable(path: bytes) -> bool:

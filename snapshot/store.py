@@ -434,6 +434,8 @@ class Store:
 
     def _resolve(self, repo: pygit2.Repository, ref: str) -> Snapshot:
         """The snapshot ``ref`` names: an id, a unique id prefix, a tree hash, or ``latest``."""
+        if ids.is_id(ref) and repo.references.get(REF_PREFIX + ref) is not None:
+            return self._load(repo, ref)
         names = sorted(self._ref_names(repo), reverse=True)
         if ref == LATEST:
             if not names:

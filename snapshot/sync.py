@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-import anyio
-
+from procio import call_blocking
 from snapshot.diffing import TreeDiff
 from snapshot.models import GcResult, RestoreResult, RevertResult, Snapshot, VerifyResult
 from snapshot.store import LATEST, WORKTREE, Store
@@ -24,7 +23,7 @@ class SyncStore:
     @classmethod
     def open(cls, worktree: str | os.PathLike[str], **options: Any) -> SyncStore:
         """Open the store of ``worktree``; takes the options of :meth:`Store.open`."""
-        return cls(anyio.run(partial(Store.open, worktree, **options)))
+        return cls(call_blocking(partial(Store.open, worktree, **options)))
 
     @property
     def store(self) -> Store:
@@ -37,16 +36,16 @@ class SyncStore:
         return self._store.path
 
     def capture(self, message: str | None = None, **options: Any) -> Snapshot:
-        return anyio.run(partial(self._store.capture, message, **options))
+        return call_blocking(partial(self._store.capture, message, **options))
 
     def list(self) -> builtins.list[Snapshot]:
-        return anyio.run(self._store.list)
+        return call_blocking(self._store.list)
 
     def show(self, ref: str) -> Snapshot:
-        return anyio.run(self._store.show, ref)
+        return call_blocking(partial(self._store.show, ref))
 
     def cat(self, ref: str, path: str | bytes) -> bytes:
-        return anyio.run(self._store.cat, ref, path)
+        return call_blocking(partial(self._store.cat, ref, path))
 
     def diff(
         self,
@@ -55,21 +54,21 @@ class SyncStore:
         *,
         contents: bool = False,
     ) -> TreeDiff:
-        return anyio.run(partial(self._store.diff, from_ref, to_ref, contents=contents))
+        return call_blocking(partial(self._store.diff, from_ref, to_ref, contents=contents))
 
     def changed(self, ref: str = LATEST) -> builtins.list[str]:
-        return anyio.run(self._store.changed, ref)
+        return call_blocking(partial(self._store.changed, ref))
 
     def restore(self, ref: str, *, dry_run: bool = False) -> RestoreResult:
-        return anyio.run(partial(self._store.restore, ref, dry_run=dry_run))
+        return call_blocking(partial(self._store.restore, ref, dry_run=dry_run))
 
     def revert(
         self, ref: str, paths: Sequence[str | bytes], *, dry_run: bool = False
     ) -> RevertResult:
-        return anyio.run(partial(self._store.revert, ref, paths, dry_run=dry_run))
+        return call_blocking(partial(self._store.revert, ref, paths, dry_run=dry_run))
 
     def gc(self, *, keep_last: int | None = None, older_than: float | None = None) -> GcResult:
-        return anyio.run(partial(self._store.gc, keep_last=keep_last, older_than=older_than))
+        return call_blocking(partial(self._store.gc, keep_last=keep_last, older_than=older_than))
 
     def verify(self) -> VerifyResult:
-        return anyio.run(self._store.verify)
+        return call_blocking(self._store.verify)

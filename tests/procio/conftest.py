@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 BACKENDS = ("asyncio", "trio")
+#: Every way a failed write to the child's stdin can surface, on either backend.
+PIPE_ERRORS = (BrokenPipeError, ConnectionResetError, anyio.BrokenResourceError, OSError)
 
 
 @pytest.fixture(params=[pytest.param(name, id=name) for name in BACKENDS])
@@ -118,3 +124,54 @@ class ProcessProbe:
 def probe() -> ProcessProbe:
     """A :class:`ProcessProbe` to check that children are reaped and descendants are dead."""
     return ProcessProbe()
+
+
+def pipe_errors_in(exc: BaseException) -> list[BaseException]:
+    """Pipe errors anywhere in ``exc``'s causes, contexts and exception groups."""
+    seen: set[int] = set()
+    pending = [exc]
+    found = []
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, PIPE_ERRORS):
+            found.append(current)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+    return found
+
+
+@pytest.fixture
+def find_pipe_errors() -> Callable[[BaseException], list[BaseException]]:
+    """A function listing the pipe errors hidden anywhere in an exception's chain."""
+    return pipe_errors_in
+
+
+@pytest.fixture
+async def no_stray_reports(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> AsyncIterator[None]:
+    """Fail the test if anything reports a stray pipe error once the runs are over.
+
+    ``filterwarnings = error`` (pyproject) already turns warnings and unraisable exceptions
+    into errors. This runs the garbage collector *inside the still-running event loop*, so a
+    future or task whose exception was never retrieved reports now (the anyio test runner
+    re-raises what reaches asyncio's exception handler), then checks the asyncio logger
+    ("exception was never retrieved", "Fatal write error on pipe transport") and the
+    process's own stderr file descriptor.
+    """
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    yield
+    gc.collect()
+    await anyio.sleep(0.01)  # let whatever the finalizers scheduled run and report
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    loud = [r for r in records if r.name.startswith("asyncio") and r.levelno >= logging.INFO]
+    assert not loud, [r.getMessage() for r in loud]
+    assert not any("never retrieved" in r.getMessage() for r in records)
+    _, err = capfd.readouterr()
+    assert "never retrieved" not in err
+    assert "Traceback" not in err
+    assert err == "", err

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from typing import Any
 
+import anyio
 import pytest
 
 import procio
@@ -13,6 +15,15 @@ import procio
 pytestmark = pytest.mark.anyio
 
 MIB = 1024 * 1024
+#: A run here takes well under a second; one that deadlocks fails the test after this long.
+HANG_LIMIT = 20.0
+
+
+async def bounded_run(argv: list[str], **options: Any) -> procio.Result:
+    """``procio.run``, failing the test with TimeoutError rather than hanging on a deadlock."""
+    with anyio.fail_after(HANG_LIMIT):
+        return await procio.run(argv, **options)
+
 
 #: Writes 8 MiB to stdout and 8 MiB to stderr *before* reading anything, then reads all of
 #: stdin and reports its length and digest: it deadlocks unless the parent drains both
@@ -46,8 +57,7 @@ AWKWARD_BYTES = (
 async def test_stdout_and_stderr_drain_concurrently_while_stdin_is_fed() -> None:
     """Behaviour 4: 8 MiB out, 8 MiB err, then 8 MiB in: completes, every byte exact."""
     data = os.urandom(8 * MIB)
-    result = await procio.run([sys.executable, "-c", WRITE_THEN_READ], input=data, timeout=60)
-    assert not result.timed_out, "deadlock: the streams were not drained concurrently"
+    result = await bounded_run([sys.executable, "-c", WRITE_THEN_READ], input=data)
     assert result.returncode == 0, result.stderr[-2000:]
     block = bytes(range(256)) * 4096
     report = b"%d %s\n" % (len(data), hashlib.sha256(data).hexdigest().encode())
@@ -67,7 +77,7 @@ for i in range(20000):
     sys.stdout.buffer.write(line)
     sys.stderr.buffer.write(line[::-1])
 """
-    result = await procio.run([sys.executable, "-c", script], timeout=60)
+    result = await bounded_run([sys.executable, "-c", script])
     assert result.returncode == 0
     assert result.stdout == b"".join(b"%06d\n" % i for i in range(20000))
     assert result.stderr == b"".join((b"%06d\n" % i)[::-1] for i in range(20000))
@@ -76,7 +86,7 @@ for i in range(20000):
 async def test_binary_and_invalid_utf8_are_kept_byte_for_byte() -> None:
     """Behaviour 8: every byte value and invalid UTF-8 round-trip through stdout and stderr."""
     payload = AWKWARD_BYTES * 300
-    result = await procio.run(["sh", "-c", "tee /dev/stderr"], input=payload)
+    result = await bounded_run(["sh", "-c", "tee /dev/stderr"], input=payload)
     assert result.ok
     assert isinstance(result.stdout, bytes)
     assert isinstance(result.stderr, bytes)
@@ -86,7 +96,7 @@ async def test_binary_and_invalid_utf8_are_kept_byte_for_byte() -> None:
 
 async def test_error_message_from_binary_stderr_never_raises() -> None:
     """Behaviour 8: a failure whose stderr is arbitrary bytes still makes a readable error."""
-    result = await procio.run(["sh", "-c", "cat >&2; exit 9"], input=AWKWARD_BYTES)
+    result = await bounded_run(["sh", "-c", "cat >&2; exit 9"], input=AWKWARD_BYTES)
     assert result.returncode == 9
     assert result.stderr == AWKWARD_BYTES
     error = procio.CommandFailed(result)
@@ -96,14 +106,14 @@ async def test_error_message_from_binary_stderr_never_raises() -> None:
     assert "\\xff\\xfe\\xfd" in message  # the invalid bytes are shown, escaped
     repr(error)
     with pytest.raises(procio.CommandFailed) as caught:
-        await procio.run(["sh", "-c", "cat >&2; exit 9"], input=AWKWARD_BYTES, check=True)
+        await bounded_run(["sh", "-c", "cat >&2; exit 9"], input=AWKWARD_BYTES, check=True)
     assert str(caught.value) == message
     assert caught.value.result.stderr == AWKWARD_BYTES
 
 
 async def test_stdout_without_trailing_newline_and_empty_output_are_exact() -> None:
     """No newline is added or stripped: the output is what the child wrote, nothing else."""
-    result = await procio.run(["printf", "%s", "no newline"])
+    result = await bounded_run(["printf", "%s", "no newline"])
     assert result.stdout == b"no newline"
-    empty = await procio.run(["true"])
+    empty = await bounded_run(["true"])
     assert (empty.stdout, empty.stderr) == (b"", b"")
