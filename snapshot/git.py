@@ -147,13 +147,20 @@ def describe(args: Sequence[str], result: procio.Result) -> str:
     return f"{text}: {tail}" if tail else text
 
 
+async def _project_git(worktree: Path, *args: str, input: bytes | None = None) -> procio.Result:
+    """Read from the project's own repository, with the user's config, never writing to it."""
+    return await procio.run(
+        ["git", "-c", "core.fsmonitor=false", "-c", "core.quotePath=false", *args],
+        input=input,
+        cwd=worktree,
+        env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"},
+        max_output=MAX_OUTPUT,
+    )
+
+
 async def project_excludes_file(worktree: Path) -> str | None:
     """The ``core.excludesFile`` Git would use for this tree (the user's own config)."""
-    result = await procio.run(
-        ["git", "-c", "core.fsmonitor=false", "config", "--path", "--get", "core.excludesFile"],
-        cwd=worktree,
-        env={"GIT_OPTIONAL_LOCKS": "0"},
-    )
+    result = await _project_git(worktree, "config", "--path", "--get", "core.excludesFile")
     if result.returncode == 0 and result.stdout.strip():
         return os.fsdecode(result.stdout.rstrip(b"\n"))
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
@@ -163,61 +170,33 @@ async def project_excludes_file(worktree: Path) -> str | None:
 
 async def project_git_paths(worktree: Path) -> tuple[Path | None, Path | None]:
     """The project's own repository around ``worktree``: its info/exclude file and git dir."""
-    result = await procio.run(
-        ["git", "rev-parse", "--absolute-git-dir", "--git-path", "info/exclude"],
-        cwd=worktree,
-        env={"GIT_OPTIONAL_LOCKS": "0"},
+    result = await _project_git(
+        worktree, "rev-parse", "--absolute-git-dir", "--git-path", "info/exclude"
     )
-    if result.returncode != 0:
-        return None, None
     lines = os.fsdecode(result.stdout).splitlines()
-    if len(lines) < 2:
+    if result.returncode != 0 or len(lines) < 2:
         return None, None
-    git_dir = Path(lines[0])
     exclude = Path(lines[1])
-    if not exclude.is_absolute():
-        exclude = worktree / exclude
-    return exclude, git_dir
+    return (exclude if exclude.is_absolute() else worktree / exclude), Path(lines[0])
 
 
 async def project_tracked_ignored(worktree: Path) -> list[bytes]:
     """Files the project's own Git tracks although an ignore rule matches them (relative paths)."""
-    result = await procio.run(
-        [
-            "git",
-            "-c",
-            "core.fsmonitor=false",
-            "-c",
-            "core.quotePath=false",
-            "ls-files",
-            "-z",
-            "--cached",
-            "--ignored",
-            "--exclude-standard",
-        ],
-        cwd=worktree,
-        env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"},
+    result = await _project_git(
+        worktree, "ls-files", "-z", "--cached", "--ignored", "--exclude-standard"
     )
-    if result.returncode != 0:
-        return []
-    return [path for path in result.stdout.split(b"\0") if path]
+    return [p for p in result.stdout.split(b"\0") if p] if result.returncode == 0 else []
 
 
 async def project_tracked(worktree: Path, paths: list[bytes]) -> set[bytes]:
     """Which of ``paths`` the project's own Git tracks (those are never size-limited)."""
-    result = await procio.run(
-        [
-            "git",
-            "-c",
-            "core.fsmonitor=false",
-            "ls-files",
-            "-z",
-            "--cached",
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-        ],
+    result = await _project_git(
+        worktree,
+        "ls-files",
+        "-z",
+        "--cached",
+        "--pathspec-from-file=-",
+        "--pathspec-file-nul",
         input=b"\0".join(paths),
-        cwd=worktree,
-        env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"},
     )
     return {p for p in result.stdout.split(b"\0") if p} if result.returncode == 0 else set()
