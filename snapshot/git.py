@@ -54,6 +54,8 @@ NEUTRAL_ATTRIBUTES = "* -text -eol -filter -ident -working-tree-encoding\n"
 STORE_GLOBAL_CONFIG = "[safe]\n\tdirectory = *\n"
 
 ZERO_OID = "0" * 40
+#: Paths passed to one git command line at most (``ls-files`` reads no pathspec file).
+_ARGS_PER_CALL = 1000
 #: Git output the store reads (file lists of very large trees) may be long.
 MAX_OUTPUT = 1 << 30
 
@@ -190,13 +192,10 @@ async def project_tracked_ignored(worktree: Path) -> list[bytes]:
 
 async def project_tracked(worktree: Path, paths: list[bytes]) -> set[bytes]:
     """Which of ``paths`` the project's own Git tracks (those are never size-limited)."""
-    result = await _project_git(
-        worktree,
-        "ls-files",
-        "-z",
-        "--cached",
-        "--pathspec-from-file=-",
-        "--pathspec-file-nul",
-        input=b"\0".join(paths),
-    )
-    return {p for p in result.stdout.split(b"\0") if p} if result.returncode == 0 else set()
+    tracked: set[bytes] = set()
+    for start in range(0, len(paths), _ARGS_PER_CALL):
+        batch = [os.fsdecode(path) for path in paths[start : start + _ARGS_PER_CALL]]
+        result = await _project_git(worktree, "ls-files", "-z", "--cached", "--", *batch)
+        if result.returncode == 0:
+            tracked.update(p for p in result.stdout.split(b"\0") if p)
+    return tracked

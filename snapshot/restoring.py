@@ -84,7 +84,11 @@ def _blocker(
     deleting: set[bytes],
     skipped: dict[bytes, Skipped],
 ) -> tuple[bytes, str] | None:
-    """What uncaptured thing stands in the way of writing ``path``, if anything."""
+    """What uncaptured thing stands in the way of writing ``path``, if anything.
+
+    Only real folders are looked into: below an entry the restore deletes (a link, say) or a
+    folder that does not exist, nothing stands in the way, and nothing is looked through.
+    """
     parts = path.split(b"/")
     for depth in range(1, len(parts)):
         parent = b"/".join(parts[:depth])
@@ -92,24 +96,22 @@ def _blocker(
             return parent, skipped[parent].reason
         if parent in current:
             if parent in deleting:
-                continue
+                return None
             return parent, "a captured file stands where the snapshot has a folder"
-        try:
-            info = os.lstat(os.path.join(base, parent))
-        except (FileNotFoundError, NotADirectoryError):
+        kind = _kind(os.path.join(base, parent))
+        if kind is None:
             return None
-        if not stat.S_ISDIR(info.st_mode):
+        if kind != "dir":
             return parent, IGNORED_REASON
     if path in skipped:
         return path, skipped[path].reason
-    full = os.path.join(base, path)
-    try:
-        info = os.lstat(full)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
     if path in current:
         return None
-    if not stat.S_ISDIR(info.st_mode):
+    full = os.path.join(base, path)
+    kind = _kind(full)
+    if kind is None:
+        return None
+    if kind != "dir":
         return path, IGNORED_REASON
     prefix = path + b"/"
     if any(p.startswith(prefix) and p not in deleting for p in current):
@@ -121,6 +123,15 @@ def _blocker(
             if relative not in current:
                 return relative, skipped.get(relative, Skipped("", IGNORED_REASON)).reason
     return None
+
+
+def _kind(path: bytes) -> str | None:
+    """``dir``, ``other`` or ``None`` (nothing there), never following a link."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    return "dir" if stat.S_ISDIR(mode) else "other"
 
 
 def apply_plan(root: Path, repo: pygit2.Repository, plan: Plan) -> None:
