@@ -59,13 +59,15 @@ async def run(
     max_output: int = DEFAULT_MAX_OUTPUT,
     kill_grace: float = DEFAULT_KILL_GRACE,
     pipe_grace: float = DEFAULT_PIPE_GRACE,
+    pass_fds: Sequence[int] = (),
 ) -> Result:
     """Run ``argv`` (no shell) to its end and report what it did.
 
     ``input`` is fed to the child's stdin (``None`` gives it ``/dev/null``); ``timeout`` bounds
     the whole run; ``env`` overrides a fresh copy of the environment (``None`` removes a
     variable); ``max_output`` caps each of stdout and stderr. With ``check=True`` a run that is
-    not ``ok`` raises :class:`CommandFailed` (or :class:`CommandTimeout`).
+    not ``ok`` raises :class:`CommandFailed` (or :class:`CommandTimeout`). ``pass_fds`` are
+    descriptors the child inherits (a lock it must keep held for as long as it lives).
     """
     command = _checked_argv(argv)
     input = _checked_input(input)
@@ -84,6 +86,7 @@ async def run(
             cwd=cwd,
             env=environment,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except BaseException as exc:
         if stdin_write is not None:

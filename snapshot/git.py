@@ -8,6 +8,7 @@ The one user setting honoured is ``core.excludesFile``, passed in by the caller.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,6 +55,12 @@ NEUTRAL_ATTRIBUTES = "* -text -eol -filter -ident -working-tree-encoding\n"
 STORE_GLOBAL_CONFIG = "[safe]\n\tdirectory = *\n"
 
 ZERO_OID = "0" * 40
+
+#: Descriptors every git child inherits while set: the store lock's, during a write, so that
+#: a git child outliving a killed ``snap`` (an orphaned ``prune``) keeps the store locked.
+INHERITED_FDS: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
+    "snapshot_inherited_fds", default=()
+)
 #: Paths passed to one git command line at most (``ls-files`` reads no pathspec file).
 _ARGS_PER_CALL = 1000
 #: Git output the store reads (file lists of very large trees) may be long.
@@ -122,6 +129,7 @@ class StoreGit:
                 env=hermetic_env(overrides),
                 cwd=self.worktree,
                 max_output=MAX_OUTPUT,
+                pass_fds=INHERITED_FDS.get(),
             )
         except procio.ProcError as exc:
             raise GitFailed(str(exc)) from None

@@ -1,7 +1,9 @@
 """One writer at a time per store, across processes: captures, restores, reverts and gc.
 
-The lock is a ``filelock`` (the OS drops it when its holder dies). Waiting is bounded and is
-done without blocking the event loop; on timeout the error names the holder.
+The lock is a ``filelock`` (the OS drops it when its holder dies). Its descriptor is passed to
+every git child of the writer, so the lock lasts as long as the last process of the operation:
+a git child orphaned by a killed ``snap`` keeps it. Waiting is bounded and is done without
+blocking the event loop; on timeout the error names the holder.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import anyio
 import filelock
 
 from snapshot.errors import StoreBusy
+from snapshot.git import INHERITED_FDS
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 _POLL = 0.02
@@ -29,7 +32,8 @@ async def store_lock(
     lock_path: Path, holder_path: Path, timeout: float, what: str
 ) -> AsyncIterator[None]:
     """Hold the store's lock for ``what``; wait at most ``timeout`` seconds for it."""
-    lock = filelock.FileLock(str(lock_path), thread_local=False)
+    held: list[int] = []
+    lock = filelock.FileLock(str(lock_path), thread_local=False, on_acquired=held.append)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -42,10 +46,13 @@ async def store_lock(
                     f"held by {_describe_holder(lock_path, holder_path)}"
                 ) from None
             await anyio.sleep(_POLL)
+    token = INHERITED_FDS.set((held[-1],)) if held else None
     try:
         _write_holder(holder_path, what)
         yield
     finally:
+        if token is not None:
+            INHERITED_FDS.reset(token)
         with contextlib.suppress(OSError):
             holder_path.unlink()
         lock.release()
