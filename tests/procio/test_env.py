@@ -164,3 +164,28 @@ async def test_writer_to_a_closed_pipe_dies_quietly_of_sigpipe() -> None:
     assert result.ok
     assert result.stdout == b"y"
     assert result.stderr == b"yes:%d\n" % (128 + signal.SIGPIPE)
+
+
+async def test_pass_fds_hands_a_descriptor_down_to_the_child() -> None:
+    """``pass_fds``: the child can write to a descriptor the parent passed, and only then."""
+    read_end, write_end = os.pipe()
+    try:
+        script = f"import os; os.write({write_end}, b'handed-down\\n')"
+        result = await procio.run([sys.executable, "-c", script], pass_fds=[write_end])
+        assert result.returncode == 0
+        os.close(write_end)
+        write_end = -1
+        assert os.read(read_end, 100) == b"handed-down\n"
+        other_read, other_write = os.pipe()
+        try:
+            script = f"import os; os.write({other_write}, b'x')"
+            refused = await procio.run([sys.executable, "-c", script])
+            assert refused.returncode != 0
+            assert b"Bad file descriptor" in refused.stderr
+        finally:
+            os.close(other_read)
+            os.close(other_write)
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)
