@@ -1,0 +1,1 @@
+"""The regression suite: a model-checked, Git-checked, fault-injected proof of the store."""
