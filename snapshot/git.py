@@ -163,7 +163,11 @@ async def _project_git(worktree: Path, *args: str, input: bytes | None = None) -
         ["git", "-c", "core.fsmonitor=false", "-c", "core.quotePath=false", *args],
         input=input,
         cwd=worktree,
-        env={"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"},
+        env={
+            **{key: None for key in os.environ if key.startswith("GIT_TRACE")},
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_LITERAL_PATHSPECS": "1",
+        },
         max_output=MAX_OUTPUT,
     )
 

@@ -261,7 +261,10 @@ class Store:
                 return None, self._plan(view.repo, view.tree, view.skipped, target.tree, scope)
         what = "restore" if scope is None else "revert"
         async with self._writing(what):
-            target = self._resolve(open_repo(self.path), ref)
+            repo = open_repo(self.path)
+            target = self._resolve(repo, ref)
+            if scope is not None:
+                self._check_scope(scope, flatten(repo, target.tree))
             undo = await self._capture_locked(f"before {what} to {target.id}")
             repo = open_repo(self.path)
             plan = self._plan(repo, undo.tree, undo.skipped, target.tree, scope)
@@ -269,6 +272,15 @@ class Store:
             # Files just restored count as held, whatever their size now.
             await self._refresh_index([path for path, _ in plan.writes])
             return undo.id, plan
+
+    def _check_scope(self, scope: Sequence[bytes], target: Mapping[bytes, object]) -> None:
+        """Refuse, before anything is captured, a path neither the snapshot nor the tree has."""
+        root = os.fsencode(self.worktree)
+        for path in scope:
+            if not _matches(path, target) and not os.path.lexists(os.path.join(root, path)):
+                raise BadPath(
+                    f"{os.fsdecode(path)!r} is neither in the snapshot nor in the working tree"
+                )
 
     def _plan(
         self,

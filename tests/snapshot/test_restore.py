@@ -331,3 +331,14 @@ async def test_restore_does_not_follow_a_link_to_a_file_outside(
     assert fingerprint(outside) == before
     assert not (plain / "notes.txt").is_symlink()
     assert (plain / "notes.txt").read_bytes() == b"notes\n"
+
+
+async def test_a_refused_revert_captures_nothing(tmp_path: Path) -> None:
+    """A revert of a path neither the snapshot nor the tree has fails before any undo capture."""
+    root = tmp_path / "tree"
+    populate(root, {"a.txt": b"a\n"})
+    store = await Store.open(root, store=tmp_path / "store")
+    first = await store.capture("first")
+    with pytest.raises(BadPath, match="neither in the snapshot nor in the working tree"):
+        await store.revert(first.id, ["no-such-file"])
+    assert [s.id for s in await store.list()] == [first.id]
