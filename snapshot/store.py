@@ -100,6 +100,8 @@ class Store:
         ``store`` (or ``$SNAP_STORE``) picks the store's folder; by default it lives under
         ``${XDG_DATA_HOME:-~/.local/share}/snap/``, outside the tree.
         """
+        if max_file_size < 0:
+            raise SnapError("the size limit must not be negative")
         tree = Path(os.path.realpath(os.fspath(worktree)))
         if not tree.is_dir():
             raise SnapError(f"working tree {os.fspath(worktree)!r} is not a folder")
@@ -114,8 +116,6 @@ class Store:
         exclude, project_dir = await project_git_paths(tree)
         project = Project(exclude_file=exclude, is_repo=project_dir is not None)
         excludes_file = await project_excludes_file(tree)
-        if max_file_size < 0:
-            raise SnapError("the size limit must not be negative")
         return cls(
             tree,
             git_dir,
@@ -141,19 +141,27 @@ class Store:
         max_file_size: int | None = None,
         force_paths: Sequence[bytes] = (),
     ) -> Snapshot:
+        limit = self.max_file_size if max_file_size is None else max_file_size
+        async with self._promoted_capture(limit, force_paths) as captured:
+            return await self._record(captured, message)
+
+    @contextlib.asynccontextmanager
+    async def _promoted_capture(
+        self, max_file_size: int, force_paths: Sequence[bytes]
+    ) -> AsyncIterator[TreeCapture]:
+        """Capture into a scratch index; promote it to the store's index if the body succeeds."""
         index = self._layout.scratch_path("capture-index")
         try:
             captured = await capture_tree(
                 self._git,
                 self._layout,
                 self._project,
-                max_file_size=self.max_file_size if max_file_size is None else max_file_size,
+                max_file_size=max_file_size,
                 index=index,
                 force_paths=force_paths,
             )
-            snapshot = await self._record(captured, message)
+            yield captured
             os.replace(index, self._layout.index)
-            return snapshot
         finally:
             _remove_index(index)
 
@@ -308,19 +316,9 @@ class Store:
         )
 
     async def _refresh_index(self, force_paths: Sequence[bytes]) -> None:
-        index = self._layout.scratch_path("capture-index")
-        try:
-            await capture_tree(
-                self._git,
-                self._layout,
-                self._project,
-                max_file_size=self.max_file_size,
-                index=index,
-                force_paths=force_paths,
-            )
-            os.replace(index, self._layout.index)
-        finally:
-            _remove_index(index)
+        """Promote an index that holds the files just restored, whatever their size."""
+        async with self._promoted_capture(self.max_file_size, force_paths):
+            pass
 
     # ----------------------------------------------------------------------------- retention
 
