@@ -14,7 +14,7 @@ import datetime as _dt
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -55,7 +55,7 @@ from snapshot.models import (
 )
 from snapshot.restoring import Plan, apply_plan, make_plan
 from snapshot.retention import DEFAULT_OLDER_THAN, select_removals
-from snapshot.trees import flatten, lookup, open_repo
+from snapshot.trees import Entry, flatten, lookup, open_repo
 
 REF_PREFIX = "refs/snaps/"
 LATEST = "latest"
@@ -265,48 +265,39 @@ class Store:
         """Plan a restore (of ``scope`` only, if given) and, unless a dry run, carry it out."""
         if dry_run:
             async with self._view(needs_worktree=True) as view:
-                target = self._resolve(view.repo, ref)
-                return None, self._plan(view.repo, view.tree, view.skipped, target.tree, scope)
+                target = flatten(view.repo, self._resolve(view.repo, ref).tree)
+                return None, self._plan(view.repo, view.tree, view.skipped, target, scope)
         what = "restore" if scope is None else "revert"
         async with self._writing(what):
             repo = open_repo(self.path)
-            target = self._resolve(repo, ref)
+            snapshot = self._resolve(repo, ref)
+            target = flatten(repo, snapshot.tree)
             if scope is not None:
-                self._check_scope(scope, flatten(repo, target.tree))
-            undo = await self._capture_locked(f"before {what} to {target.id}")
-            repo = open_repo(self.path)
-            plan = self._plan(repo, undo.tree, undo.skipped, target.tree, scope)
+                # Refuse before capturing anything: a path neither side nor the disk has.
+                root = os.fsencode(self.worktree)
+                _require_known(
+                    scope,
+                    lambda p: _matches(p, target) or os.path.lexists(os.path.join(root, p)),
+                )
+            undo = await self._capture_locked(f"before {what} to {snapshot.id}")
+            plan = self._plan(repo, undo.tree, undo.skipped, target, scope)
             await anyio.to_thread.run_sync(apply_plan, self.worktree, repo, plan)
             # Files just restored count as held, whatever their size now.
             await self._refresh_index([path for path, _ in plan.writes])
             return undo.id, plan
-
-    def _check_scope(self, scope: Sequence[bytes], target: Mapping[bytes, object]) -> None:
-        """Refuse, before anything is captured, a path neither the snapshot nor the tree has."""
-        root = os.fsencode(self.worktree)
-        for path in scope:
-            if not _matches(path, target) and not os.path.lexists(os.path.join(root, path)):
-                raise BadPath(
-                    f"{os.fsdecode(path)!r} is neither in the snapshot nor in the working tree"
-                )
 
     def _plan(
         self,
         repo: pygit2.Repository,
         current_tree: str,
         skipped: Sequence[Skipped],
-        target_tree: str,
+        target: dict[bytes, Entry],
         scope: builtins.list[bytes] | None,
     ) -> Plan:
         current = flatten(repo, current_tree)
-        target = flatten(repo, target_tree)
         if scope is None:
             return make_plan(self.worktree, current, target, skipped)
-        for path in scope:
-            if not _matches(path, current) and not _matches(path, target):
-                raise BadPath(
-                    f"{os.fsdecode(path)!r} is neither in the snapshot nor in the working tree"
-                )
+        _require_known(scope, lambda p: _matches(p, current) or _matches(p, target))
         return make_plan(
             self.worktree,
             current,
@@ -491,6 +482,14 @@ class _View:
 
 def _decoded(paths: Iterable[bytes]) -> tuple[str, ...]:
     return tuple(os.fsdecode(path) for path in paths)
+
+
+def _require_known(scope: Sequence[bytes], known: Callable[[bytes], bool]) -> None:
+    for path in scope:
+        if not known(path):
+            raise BadPath(
+                f"{os.fsdecode(path)!r} is neither in the snapshot nor in the working tree"
+            )
 
 
 def _matches(path: bytes, entries: Mapping[bytes, object]) -> bool:
