@@ -51,11 +51,13 @@ def interleave(
     reps: int,
     *,
     before: Callable[[str], None] | None = None,
+    after: Callable[[str], None] | None = None,
     progress: bool = True,
 ) -> dict[str, list[float]]:
     """Run every variant once per round, A B C A B C ..., and collect each one's seconds.
 
-    ``before(name)`` runs untimed ahead of each measured call (to reset state).
+    ``before(name)`` runs untimed ahead of each measured call (to reset state), and
+    ``after(name)`` untimed after it (to check or measure what it left).
     """
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for rep in range(reps):
@@ -63,6 +65,8 @@ def interleave(
             if before is not None:
                 before(name)
             samples[name].append(timed(action))
+            if after is not None:
+                after(name)
         if progress:
             done = ", ".join(f"{n} {s[-1]:.3f}s" for n, s in samples.items())
             print(f"  round {rep + 1}/{reps}: {done}", file=sys.stderr, flush=True)
@@ -81,22 +85,85 @@ def summary(samples: Sequence[float], per: int = 1) -> dict[str, Any]:
     }
 
 
+def stats(values: Sequence[float], unit: str = "s") -> dict[str, Any]:
+    """Median, min and max of ``values`` in ``unit``, and every value (for any kind of figure)."""
+    runs = [float(v) for v in values]
+    return {
+        "unit": unit,
+        "median": statistics.median(runs),
+        "min": min(runs),
+        "max": max(runs),
+        "n": len(runs),
+        "runs": runs,
+    }
+
+
 def ratios(results: Mapping[str, Mapping[str, Any]], baseline: str) -> dict[str, float]:
     """Each variant's median divided by the baseline's median."""
     base = results[baseline]["median_s"]
     return {name: r["median_s"] / base for name, r in results.items()}
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+def machine(loadavg_at_start: Sequence[float] | None = None) -> dict[str, Any]:
+    """What the figures were measured on (with the load average then, and at the start if given)."""
     git = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False)
-    return {
+    found = {
         "cores": os.cpu_count(),
         "git": git.stdout.strip(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "loadavg_at_end": os.getloadavg(),
     }
+    if loadavg_at_start is not None:
+        found["loadavg_at_start"] = list(loadavg_at_start)
+    found["loadavg_at_end"] = os.getloadavg()
+    return found
+
+
+def clean_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without any ``GIT_*`` variable or ``SNAP_STORE``, plus these.
+
+    A benchmark started from inside a git hook would otherwise hand its ``GIT_DIR`` or
+    ``GIT_INDEX_FILE`` to every child.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not (key.startswith("GIT_") and key != "GIT_EXEC_PATH") and key != "SNAP_STORE"
+    }
+    env.update(overrides or {})
+    return env
+
+
+def disk_usage(root: Path) -> dict[str, int]:
+    """Bytes on disk (``st_blocks`` × 512), apparent bytes and files of everything under ``root``.
+
+    Hard links are counted at every path (a copy made with links counts in full).
+    """
+    blocks = apparent = files = 0
+    stack = [os.fspath(root)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                info = entry.stat(follow_symlinks=False)
+                blocks += info.st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    apparent += info.st_size
+                    files += 1
+    return {"disk_bytes": blocks, "apparent_bytes": apparent, "files": files}
+
+
+def loose_objects(git_dir: Path) -> int:
+    """How many loose objects a Git repository holds."""
+    objects = git_dir / "objects"
+    if not objects.is_dir():
+        return 0
+    return sum(
+        sum(1 for _ in folder.iterdir())
+        for folder in objects.iterdir()
+        if len(folder.name) == 2 and folder.is_dir()
+    )
 
 
 def print_table(

@@ -19,7 +19,6 @@ Run: ``.venv/bin/python bench/capture_index.py [--files N] [--reps R] [--quick]`
 from __future__ import annotations
 
 import contextlib
-import math
 import shutil
 import statistics
 import sys
@@ -32,58 +31,14 @@ from typing import Any
 
 import anyio
 from _common import base_parser, interleave, print_table, summary, timed, write_results
+from trees import FILES_PER_FOLDER, build_tree, make_project_repo
 
 import procio
 import snapshot.capture
 from snapshot import Store
 from snapshot.git import StoreGit
 
-FILES_PER_FOLDER = 100
-FANOUT = 10
 TOUCHED = 10
-
-
-# --------------------------------------------------------------------------- the tree
-
-
-def file_path(root: Path, number: int, leaves: int) -> Path:
-    """Where file ``number`` lives: nested folders, ``FILES_PER_FOLDER`` files per leaf."""
-    depth = max(1, math.ceil(math.log(max(leaves, 2), FANOUT)))
-    leaf = number // FILES_PER_FOLDER
-    parts = []
-    for _ in range(depth):
-        leaf, digit = divmod(leaf, FANOUT)
-        parts.append(f"d{digit}")
-    return root.joinpath(*reversed(parts), f"f{number:06d}.txt")
-
-
-def build_tree(root: Path, files: int) -> list[Path]:
-    """Write ``files`` small files (25 to 350 bytes, each different) under ``root``."""
-    leaves = math.ceil(files / FILES_PER_FOLDER)
-    paths = [file_path(root, n, leaves) for n in range(files)]
-    made: set[Path] = set()
-    for number, path in enumerate(paths):
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        path.write_bytes(f"line {number} of a small file\n".encode() * (1 + number % 12))
-    return paths
-
-
-def make_project_repo(root: Path) -> None:
-    """Make the tree a Git checkout of its own, with everything committed."""
-    env = {
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    }
-    for argv in (
-        ["git", "init", "--quiet"],
-        ["git", "add", "--all"],
-        ["git", "commit", "--quiet", "--no-verify", "-m", "tree"],
-    ):
-        procio.run_sync(argv, cwd=root, env=env, check=True, timeout=600)
 
 
 # --------------------------------------------------------------------------- recording
@@ -136,10 +91,11 @@ class SeedTimer:
         self.seconds: list[float] = []
         self._original = snapshot.capture.seed_index
 
-    def _seed(self, last: Path, scoped: Path) -> None:
+    def _seed(self, *args: Any, **kwargs: Any) -> Any:
+        # Whatever the product's signature is, pass it through and hand back its result.
         start = time.perf_counter()
         try:
-            self._original(last, scoped)
+            return self._original(*args, **kwargs)
         finally:
             self.seconds.append(time.perf_counter() - start)
 

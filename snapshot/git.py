@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import attrs
+
 import procio
 from snapshot.errors import GitFailed
 
@@ -62,7 +64,7 @@ INHERITED_FDS: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
     "snapshot_inherited_fds", default=()
 )
 #: Paths passed to one git command line at most (``ls-files`` reads no pathspec file).
-_ARGS_PER_CALL = 1000
+ARGS_PER_CALL = 1000
 #: Git output the store reads (file lists of very large trees) may be long.
 MAX_OUTPUT = 1 << 30
 
@@ -109,17 +111,28 @@ class StoreGit:
         input: bytes | None = None,
         index: Path | None = None,
         objects: Path | None = None,
+        borrow: Path | None = None,
+        config: Sequence[str] = (),
         ok_codes: Sequence[int] = (0,),
     ) -> procio.Result:
-        """Run one git command in the store; raise :class:`GitFailed` unless it exits well."""
+        """Run one git command in the store; raise :class:`GitFailed` unless it exits well.
+
+        ``objects`` sends new objects to a quarantine folder; ``borrow`` lets git read objects
+        from another object folder (the project's own) without copying them.
+        """
         overrides = dict(self._env)
         if index is not None:
             overrides["GIT_INDEX_FILE"] = str(index)
+        alternates = []
         if objects is not None:
             overrides["GIT_OBJECT_DIRECTORY"] = str(objects)
-            overrides["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = str(self.git_dir / "objects")
+            alternates.append(str(self.git_dir / "objects"))
+        if borrow is not None:
+            alternates.append(str(borrow))
+        if alternates:
+            overrides["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = os.pathsep.join(alternates)
         argv = ["git"]
-        for setting in self._config:
+        for setting in (*self._config, *config):
             argv += ["-c", setting]
         argv += args
         try:
@@ -143,9 +156,10 @@ class StoreGit:
         input: bytes | None = None,
         index: Path | None = None,
         objects: Path | None = None,
+        borrow: Path | None = None,
     ) -> bytes:
         """Run git and return its stdout."""
-        result = await self.run(*args, input=input, index=index, objects=objects)
+        result = await self.run(*args, input=input, index=index, objects=objects, borrow=borrow)
         return result.stdout
 
 
@@ -182,31 +196,74 @@ async def project_excludes_file(worktree: Path) -> str | None:
     return default if os.path.isfile(default) else None
 
 
-async def project_git_paths(worktree: Path) -> tuple[Path | None, Path | None]:
-    """The project's own repository around ``worktree``: its info/exclude file and git dir."""
+@attrs.frozen
+class Project:
+    """What the store knows of the project's own repository, if the tree is in one.
+
+    ``index`` and ``objects`` are set only when the tree is the repository's top level, so
+    that the project's index describes exactly this tree: a first capture may start from it.
+    """
+
+    exclude_file: Path | None = None
+    is_repo: bool = False
+    index: Path | None = None
+    objects: Path | None = None
+
+
+async def project_info(worktree: Path) -> Project:
+    """The project's own repository around ``worktree``, as :class:`Project` describes it."""
     result = await _project_git(
-        worktree, "rev-parse", "--absolute-git-dir", "--git-path", "info/exclude"
+        worktree,
+        "rev-parse",
+        "--show-toplevel",
+        "--git-path",
+        "info/exclude",
+        "--git-path",
+        "index",
+        "--git-path",
+        "objects",
     )
     lines = os.fsdecode(result.stdout).splitlines()
-    if result.returncode != 0 or len(lines) < 2:
-        return None, None
-    exclude = Path(lines[1])
-    return (exclude if exclude.is_absolute() else worktree / exclude), Path(lines[0])
-
-
-async def project_tracked_ignored(worktree: Path) -> list[bytes]:
-    """Files the project's own Git tracks although an ignore rule matches them (relative paths)."""
-    result = await _project_git(
-        worktree, "ls-files", "-z", "--cached", "--ignored", "--exclude-standard"
+    if result.returncode != 0 or len(lines) < 4:
+        return Project()
+    top, exclude, index, objects = (Path(line) for line in lines[:4])
+    exclude, index, objects = (
+        p if p.is_absolute() else worktree / p for p in (exclude, index, objects)
     )
-    return [p for p in result.stdout.split(b"\0") if p] if result.returncode == 0 else []
+    if os.path.realpath(top) != os.path.realpath(worktree) or os.pathsep in str(objects):
+        return Project(exclude_file=exclude, is_repo=True)
+    return Project(exclude_file=exclude, is_repo=True, index=index, objects=objects)
+
+
+async def project_tracked_ignored(
+    worktree: Path, paths: Sequence[bytes] | None = None
+) -> list[bytes]:
+    """Files the project's own Git tracks although an ignore rule matches them (relative
+    paths), in the whole tree or under ``paths`` only."""
+    batches = (
+        [None]
+        if paths is None
+        else [
+            [os.fsdecode(p) for p in paths[start : start + ARGS_PER_CALL]]
+            for start in range(0, len(paths), ARGS_PER_CALL)
+        ]
+    )
+    found: list[bytes] = []
+    for batch in batches:
+        pathspec = [] if batch is None else ["--", *batch]
+        result = await _project_git(
+            worktree, "ls-files", "-z", "--cached", "--ignored", "--exclude-standard", *pathspec
+        )
+        if result.returncode == 0:
+            found += [p for p in result.stdout.split(b"\0") if p]
+    return found
 
 
 async def project_tracked(worktree: Path, paths: list[bytes]) -> set[bytes]:
     """Which of ``paths`` the project's own Git tracks (those are never size-limited)."""
     tracked: set[bytes] = set()
-    for start in range(0, len(paths), _ARGS_PER_CALL):
-        batch = [os.fsdecode(path) for path in paths[start : start + _ARGS_PER_CALL]]
+    for start in range(0, len(paths), ARGS_PER_CALL):
+        batch = [os.fsdecode(path) for path in paths[start : start + ARGS_PER_CALL]]
         result = await _project_git(worktree, "ls-files", "-z", "--cached", "--", *batch)
         if result.returncode == 0:
             tracked.update(p for p in result.stdout.split(b"\0") if p)

@@ -23,7 +23,6 @@ import filelock
 from snapshot.errors import StoreBusy
 from snapshot.git import INHERITED_FDS
 
-DEFAULT_LOCK_TIMEOUT = 60.0
 _POLL = 0.02
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from snapshot.errors import SnapError
-from snapshot.models import Snapshot
+
+if TYPE_CHECKING:
+    from snapshot.models import Snapshot
 
 DEFAULT_OLDER_THAN = 7 * 24 * 3600.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -24,7 +24,8 @@ import pygit2
 
 import procio
 from snapshot import ids
-from snapshot.capture import DEFAULT_MAX_FILE_SIZE, Project, TreeCapture, capture_tree
+from snapshot.capture import TreeCapture, capture_tree
+from snapshot.defaults import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_FILE_SIZE, LATEST
 from snapshot.diffing import TreeDiff, diff_trees
 from snapshot.errors import (
     AmbiguousSnapshot,
@@ -37,13 +38,15 @@ from snapshot.git import (
     NEUTRAL_ATTRIBUTES,
     STORE_GLOBAL_CONFIG,
     ZERO_OID,
+    Project,
     StoreGit,
     hermetic_env,
     project_excludes_file,
-    project_git_paths,
+    project_info,
 )
+from snapshot.hinted import hinted_tree
 from snapshot.layout import Layout, default_store_dir, remove_path
-from snapshot.locking import DEFAULT_LOCK_TIMEOUT, store_lock
+from snapshot.locking import store_lock
 from snapshot.models import (
     FileChange,
     GcResult,
@@ -58,7 +61,6 @@ from snapshot.retention import DEFAULT_OLDER_THAN, select_removals
 from snapshot.trees import Entry, flatten, lookup, open_repo
 
 REF_PREFIX = "refs/snaps/"
-LATEST = "latest"
 #: What ``diff`` compares with when no snapshot is named: the tree as it is now.
 WORKTREE = None
 
@@ -113,8 +115,7 @@ class Store:
                 "choose one outside it with --store or SNAP_STORE"
             )
         await _ensure_store(git_dir, tree)
-        exclude, project_dir = await project_git_paths(tree)
-        project = Project(exclude_file=exclude, is_repo=project_dir is not None)
+        project = await project_info(tree)
         excludes_file = await project_excludes_file(tree)
         return cls(
             tree,
@@ -128,11 +129,48 @@ class Store:
     # ----------------------------------------------------------------------------- capture
 
     async def capture(
-        self, message: str | None = None, *, max_file_size: int | None = None
+        self,
+        message: str | None = None,
+        *,
+        max_file_size: int | None = None,
+        paths: Iterable[str | bytes] | None = None,
     ) -> Snapshot:
-        """Capture the working tree as a new snapshot."""
+        """Capture the working tree as a new snapshot.
+
+        With ``paths`` (files or folders the caller changed), only those are read again: each
+        is exact, and everything else is carried from the newest snapshot (see
+        :mod:`snapshot.hinted`). Without them, or with no snapshot yet, the whole tree is
+        reconciled.
+        """
+        hints = None if paths is None else self._hints(paths)
         async with self._writing("capture"):
-            return await self._capture_locked(message, max_file_size=max_file_size)
+            newest = max(self._ref_names(), default=None)
+            repo = open_repo(self.path)
+            hinted = None
+            if hints is not None and newest is not None:
+                hinted = await hinted_tree(
+                    self._git,
+                    repo,
+                    self._project,
+                    self._load(repo, newest),
+                    hints,
+                    max_file_size=self.max_file_size if max_file_size is None else max_file_size,
+                    scratch_index=self._layout.scratch_path("no-index"),
+                )
+            if hinted is None:
+                return await self._capture_locked(message, max_file_size=max_file_size)
+            return await self._record(hinted.tree, hinted.skipped, message)
+
+    def _hints(self, paths: Iterable[str | bytes]) -> builtins.list[bytes] | None:
+        """The hinted paths, checked to lie inside the tree; None if one names the whole tree."""
+        hints = []
+        for path in paths:
+            raw = os.fsencode(path)
+            full = raw if os.path.isabs(raw) else os.path.join(os.fsencode(self.worktree), raw)
+            if os.path.normpath(full) == os.fsencode(self.worktree):
+                return None
+            hints.append(self._relative(path))
+        return builtins.list(dict.fromkeys(hints))
 
     async def _capture_locked(
         self,
@@ -143,7 +181,7 @@ class Store:
     ) -> Snapshot:
         limit = self.max_file_size if max_file_size is None else max_file_size
         async with self._promoted_capture(limit, force_paths) as captured:
-            return await self._record(captured, message)
+            return await self._record(captured.tree, captured.skipped, message)
 
     @contextlib.asynccontextmanager
     async def _promoted_capture(
@@ -165,7 +203,7 @@ class Store:
         finally:
             _remove_index(index)
 
-    async def _record(self, captured: TreeCapture, message: str | None) -> Snapshot:
+    async def _record(self, tree: str, skipped: Sequence[Skipped], message: str | None) -> Snapshot:
         """Create the snapshot's tag object, then its ref, by compare-and-swap from nothing."""
         newest = max(self._ref_names(), default=None)
         snapshot_id = ids.new_id(newest)
@@ -173,22 +211,22 @@ class Store:
         body = json.dumps(
             {
                 "message": message,
-                "skipped": [{"path": s.path, "reason": s.reason} for s in captured.skipped],
+                "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
             },
             ensure_ascii=True,
         )
         tag = (
-            f"object {captured.tree}\ntype tree\ntag snap-{snapshot_id}\n"
+            f"object {tree}\ntype tree\ntag snap-{snapshot_id}\n"
             f"tagger snap <snap@localhost> {int(created.timestamp())} +0000\n\n{body}\n"
         ).encode()
         tag_id = (await self._git.out("mktag", input=tag)).decode().strip()
         await self._git.run("update-ref", REF_PREFIX + snapshot_id, tag_id, ZERO_OID)
         return Snapshot(
             id=snapshot_id,
-            tree=captured.tree,
+            tree=tree,
             created_at=created,
             message=message,
-            skipped=captured.skipped,
+            skipped=tuple(skipped),
         )
 
     # ----------------------------------------------------------------------------- reading

@@ -78,3 +78,48 @@ def test_bench_quick(name: str, tmp_path: Path) -> None:
         assert document["ratios"][variant] > 0
     assert document["params"]["quick"] is True
     assert {"cores", "git", "python"} <= set(document["machine"])
+
+
+def test_run_quick(tmp_path: Path) -> None:
+    """``run.py --quick`` exits 0 and writes RESULTS.md and run.json with every goal's medians.
+
+    No figure is judged: only that every goal ran, every variant has numeric figures, and no
+    check of trees or texts found a mismatch.
+    """
+    results = tmp_path / "results"
+    argv = [
+        sys.executable,
+        str(BENCH / "run.py"),
+        "--quick",
+        "--results-dir",
+        str(results),
+        "--workdir",
+        str(tmp_path),
+    ]
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    markdown = (results / "RESULTS.md").read_text()
+    document = json.loads((results / "run.json").read_text())
+    assert markdown.startswith("# Benchmark results")
+    assert document["mismatches"] == []
+    assert document["params"]["quick"] is True
+    assert {"cores", "git", "python", "loadavg_at_start", "loadavg_at_end"} <= set(
+        document["machine"]
+    )
+    assert set(document["goals"]) == {str(n) for n in range(1, 8)}
+    for number, goal in document["goals"].items():
+        assert goal["status"] in ("ok", "partial"), (number, goal.get("error"))
+        assert goal["variants"], number
+        assert goal["tables"], number
+        for name, figures in goal["variants"].items():
+            for key in ("median", "min", "max"):
+                assert isinstance(figures[key], (int, float)), (number, name, key)
+            assert figures["min"] <= figures["median"] <= figures["max"], (number, name)
+            assert figures["n"] == len(figures["runs"]) > 0, (number, name)
+        assert f"## {number}. " in markdown

@@ -59,10 +59,12 @@ from .model import (
     apply_plan,
     gc_removals,
     gitignore_bytes,
+    is_ignored,
     model_capture,
     model_diff,
     model_plan,
     name_status_z,
+    rules_of,
     under,
 )
 
@@ -155,6 +157,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.nested: set[bytes] = set()
         self.held: frozenset[bytes] = frozenset()
         self.snaps: dict[str, Tree] = {}
+        self.skips: dict[str, set[bytes]] = {}
         self.last_id = ""
         self.live_planted: set[str] = set()
         self.store = SyncStore.open(
@@ -370,6 +373,7 @@ class StoreMachine(RuleBasedStateMachine):
                 f"{sorted(expected.entries)}"
             )
         self.snaps[snapshot_id] = dict(expected.entries)
+        self.skips[snapshot_id] = set(expected.skipped)
 
     def _check_scratch(self) -> None:
         """A writer leaves no scratch file but those of processes still running."""
@@ -385,6 +389,55 @@ class StoreMachine(RuleBasedStateMachine):
         assert snapshot.message == message
         self.held = frozenset(expected.entries)
         self._check_scratch()
+
+    @precondition(lambda self: self.snaps)
+    @rule(data=st.data(), message=st.one_of(st.none(), st.text(max_size=20)))
+    def hinted_capture(self, data: st.DataObject, message: str | None) -> None:
+        """A capture told which paths changed (some named by a folder above them, plus some
+        that did not change) equals a full capture judged against the newest snapshot."""
+        newest = max(self.snaps)
+        previous = self.snaps[newest]
+        expected = model_capture(self.tree, self.nested, previous)
+        changed = {
+            p
+            for p in expected.entries.keys() | previous.keys()
+            if expected.entries.get(p) != previous.get(p)
+        }
+        changed |= set(expected.skipped) ^ self.skips[newest]
+        hints: set[bytes] = set()
+        for path in sorted(changed):
+            folders = ancestors(path)
+            if folders and data.draw(st.booleans(), label=f"by folder {path!r}"):
+                hints.add(data.draw(st.sampled_from(folders), label="folder"))
+            else:
+                hints.add(path)
+        unchanged = sorted(set(self.tree) | set(self._folders()))
+        if unchanged:
+            hints |= set(data.draw(st.lists(st.sampled_from(unchanged), max_size=2), label="more"))
+        note(f"hints: {sorted(hints)}")
+        full = self._hint_needs_full_capture(hints, previous)
+        if full:
+            expected = self._capture_model()
+        snapshot = self.store.capture(message, paths=sorted(hints))
+        skipped = [(os.fsencode(s.path), s.reason) for s in snapshot.skipped]
+        self._check_snapshot(snapshot.id, snapshot.tree, skipped, expected)
+        if full:
+            self.held = frozenset(expected.entries)
+        # Otherwise the store's index stays the last full capture's, what a full one judges by.
+        self._check_scratch()
+
+    def _hint_needs_full_capture(self, hints: set[bytes], previous: Tree) -> bool:
+        """A hint on a nested repository the newest snapshot holds files of: what Git takes
+        there depends on an index, so the store captures in full."""
+        rules = rules_of(self.tree)
+        for repo in self.nested:
+            if any(is_ignored(a, rules, directory=True) for a in [*ancestors(repo), repo]):
+                continue
+            if not any(under(path, repo) for path in previous):
+                continue
+            if any(h == repo or under(h, repo) or under(repo, h) for h in hints):
+                return True
+        return False
 
     @rule()
     def capture_from_two_processes(self) -> None:
