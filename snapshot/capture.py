@@ -18,8 +18,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+import anyio.to_thread
 import attrs
 
+from snapshot import ignore_check
 from snapshot.concurrent import gather
 from snapshot.errors import GitFailed
 from snapshot.git import (
@@ -47,6 +49,8 @@ class TreeCapture:
     tree: str
     skipped: tuple[Skipped, ...]
     index: Path
+    #: What the next capture may trust of this one's ignore answers (None: nothing).
+    ignore_check: ignore_check.IgnoreCheck | None = None
 
 
 async def capture_tree(
@@ -67,34 +71,45 @@ async def capture_tree(
     objects, so a first capture of a Git checkout hashes only what differs from it.
     """
     mirror_project_excludes(layout, project)
-    forced = list(force_paths)
+    job = _Job(git, layout, project, index, objects, max_file_size, tuple(force_paths))
     borrowable = project.index if objects is None else None
     seed = seed_index(layout.index, index, borrowable)
     try:
-        return await _capture(git, project, index, objects, max_file_size, forced, seed)
+        return await _capture(job, seed)
     except GitFailed:
         if seed == "empty":
             raise
         # The seed is only a cache: if git cannot use it (damaged, a split index), start over.
         index.unlink(missing_ok=True)
-        return await _capture(git, project, index, objects, max_file_size, forced, "empty")
+        return await _capture(job, "empty")
 
 
-async def _capture(
-    git: StoreGit,
-    project: Project,
-    index: Path,
-    objects: Path | None,
-    max_file_size: int,
-    forced: list[bytes],
-    seed: Seed,
-) -> TreeCapture:
+@attrs.frozen
+class _Job:
+    """What one capture works with."""
+
+    git: StoreGit
+    layout: Layout
+    project: Project
+    index: Path
+    objects: Path | None
+    max_file_size: int
+    forced: tuple[bytes, ...]
+
+
+async def _capture(job: _Job, seed: Seed) -> TreeCapture:
+    git, index, objects = job.git, job.index, job.objects
+    # The ignore answers of the last capture stand while nothing they depend on has changed.
+    last = ignore_check.load(job.layout.ignore_check) if seed == "store" else None
+    files = [job.layout.exclude, git.excludes_file, job.project.index]
+    folders = last.folders if last is not None else frozenset()
+    to_stamp = ignore_check.sources(git.worktree, folders, files)
     # Git reads the project's objects only to copy them: a command that writes objects would
     # "freshen" (touch) the project's copies, and the project's .git is never touched.
-    borrow = project.objects if seed == "project" else None
+    borrow = job.project.objects if seed == "project" else None
     if borrow is not None:
         await _release_project_marks(git, index)
-    skipped = await _stage(git, project, index, objects, max_file_size, forced)
+    staged = await _stage(job, last, to_stamp)
     missing_ok = ("--missing-ok",) if borrow is not None else ()
     out = await git.out("write-tree", *missing_ok, index=index, objects=objects)
     tree = out.decode().strip()
@@ -110,24 +125,45 @@ async def _capture(
             input=tree.encode() + b"\n",
             borrow=borrow,
         )
-    return TreeCapture(tree=tree, skipped=skipped, index=index)
+    check = None
+    if not job.forced:  # a restore's files are held whatever the rules: check next time
+        if last is None:
+            listing = await git.out("ls-tree", "-r", "-d", "-z", "--name-only", tree)
+            folders = frozenset(filter(None, listing.split(b"\0"))) | {b""}
+        grown = ignore_check.folders_of(staged.added) - folders
+        unknown = ignore_check.sources(git.worktree, grown, [])
+        check = ignore_check.IgnoreCheck(
+            folders=folders | grown,
+            stamps={**staged.stamps, **dict.fromkeys(unknown, ignore_check.UNKNOWN)},
+            tracked_ignored=staged.tracked_ignored,
+        )
+    return TreeCapture(tree=tree, skipped=staged.skipped, index=index, ignore_check=check)
 
 
 def seed_index(last: Path, scoped: Path, project_index: Path | None = None) -> Seed:
-    """Start the scoped index as a copy of the last good one (stat data and all).
+    """Start the scoped index from the last good one (stat data and all).
 
-    Without one, copy the project's own index if given (its stat data lets unchanged files go
-    unhashed); else start empty. ``copy2`` keeps the mtime Git's racy-file check relies on.
+    The store's own index is hard-linked, not copied: Git never writes an index in place
+    (it writes a new file and renames it over), so the link is never changed through, and a
+    capture that changes nothing costs no copy of a large index. Without one, copy the
+    project's own index if given (its stat data lets unchanged files go unhashed; ``copy2``
+    keeps the mtime Git's racy-file check relies on; a link would change the project's file);
+    else start empty.
     """
     scoped.unlink(missing_ok=True)
-    for source, seed in ((last, "store"), (project_index, "project")):
-        if source is None:
-            continue
-        try:
-            shutil.copy2(source, scoped)
-        except FileNotFoundError:
-            continue
-        return seed  # type: ignore[return-value]
+    try:
+        os.link(last, scoped)
+        return "store"
+    except FileNotFoundError:
+        pass
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copy2(last, scoped)
+            return "store"
+    if project_index is not None:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copy2(project_index, scoped)
+            return "project"
     return "empty"
 
 
@@ -190,34 +226,44 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
-async def _stage(
-    git: StoreGit,
-    project: Project,
-    index: Path,
-    objects: Path | None,
-    max_file_size: int,
-    forced: list[bytes],
-) -> tuple[Skipped, ...]:
-    """Bring the scoped index up to date with the tree; return what was left out.
+@attrs.frozen
+class _Staged:
+    """What staging left out, the paths it added, and the ignored files the project tracks."""
+
+    skipped: tuple[Skipped, ...]
+    added: tuple[bytes, ...]
+    tracked_ignored: tuple[bytes, ...]
+    #: The stat of the ignore answers' sources, taken before the answers were sought.
+    stamps: dict[str, ignore_check.Stamp]
+
+
+async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: list[str]) -> _Staged:
+    """Bring the scoped index up to date with the tree.
 
     The two walks of the tree (held files, new files) run at once: ``add --update`` replaces
     the index atomically, and the readers see it before or after, which list the same new
     files (a deleted file is in neither list), except inside a nested repository: Git walks
     into one only while the index holds files there, so those folders are listed again.
+    The ignore questions are asked only if a source of ``last``'s answers (``to_stamp``)
+    changed; its stat is taken alongside the walks, and the questions run alongside too.
     """
+    git, project, index, objects = job.git, job.project, job.index, job.objects
+    max_file_size, forced = job.max_file_size, job.forced
 
     async def tracked_ignored() -> list[bytes]:
         return await project_tracked_ignored(git.worktree) if project.is_repo else []
 
     async def held_ignored() -> bytes:
         return await git.out(
-            "ls-files",
-            "-z",
-            "--cached",
-            "--ignored",
-            "--exclude-standard",
-            index=index,
+            "ls-files", "-z", "--cached", "--ignored", "--exclude-standard", index=index
         )
+
+    async def ignore_answers() -> tuple[dict[str, ignore_check.Stamp], list[bytes], bytes]:
+        stamps = await anyio.to_thread.run_sync(ignore_check.stamp_all, to_stamp)
+        if last is not None and last.stamps == stamps:
+            return stamps, list(last.tracked_ignored), b""
+        tracked, held = await gather(tracked_ignored, held_ignored)
+        return stamps, tracked, held
 
     async def update_held() -> None:
         # Files already held: modified and deleted ones (unchanged ones are not hashed again).
@@ -226,10 +272,10 @@ async def _stage(
     async def list_new() -> bytes:
         return await git.out("ls-files", "-z", "--others", "--exclude-standard", index=index)
 
-    tracked, held, _, others = await gather(tracked_ignored, held_ignored, update_held, list_new)
+    (stamps, ignored_tracked, held), _, others = await gather(ignore_answers, update_held, list_new)
     # A held file that an ignore rule now matches is let go, as the project's Git would
     # never have taken it, unless the project's Git tracks it.
-    dropped = set(filter(None, held.split(b"\0"))) - set(tracked)
+    dropped = set(filter(None, held.split(b"\0"))) - set(ignored_tracked)
     if dropped:
         await git.run(
             "update-index",
@@ -272,7 +318,7 @@ async def _stage(
                 new_paths.append(path)
             else:
                 skipped.append(over_limit(path, size, max_file_size))
-    new_paths += tracked
+    new_paths += ignored_tracked
     new_paths += forced
     present = [p for p in dict.fromkeys(new_paths) if _is_file_or_link(_abs(worktree, p))]
     if present:
@@ -290,7 +336,12 @@ async def _stage(
             objects=objects,
             config=("core.bigFileThreshold=1",) if len(present) >= BULK_PATHS else (),
         )
-    return tuple(sorted(skipped, key=lambda item: os.fsencode(item.path)))
+    return _Staged(
+        skipped=tuple(sorted(skipped, key=lambda item: os.fsencode(item.path))),
+        added=tuple(present),
+        tracked_ignored=tuple(ignored_tracked),
+        stamps=stamps,
+    )
 
 
 def _nested_repositories(worktree: Path, listed: list[bytes]) -> list[bytes]:

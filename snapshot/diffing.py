@@ -8,7 +8,6 @@ import attrs
 import pygit2
 
 from snapshot.models import FileChange
-from snapshot.trees import Entry, flatten
 
 STATUS_LETTER = {"added": "A", "deleted": "D", "modified": "M", "type-changed": "T"}
 
@@ -83,37 +82,57 @@ class TreeDiff:
 def diff_trees(
     repo: pygit2.Repository, old_tree: str, new_tree: str, *, contents: bool = False
 ) -> TreeDiff:
-    """Every path that differs between two trees, with line counts and Git's patch text."""
-    old = flatten(repo, old_tree)
-    new = flatten(repo, new_tree)
-    statuses = _statuses(old, new)
+    """Every path that differs between two trees, with line counts and Git's patch text.
+
+    libgit2 walks only the subtrees that differ, so the cost follows the change, not the
+    tree. A type change (file to link) comes as a deletion and an addition of one path, as
+    Git prints it; the pair is reported as one ``type-changed`` path.
+    """
+    sides: dict[bytes, list[str | None]] = {}  # path -> [old blob, new blob]
+    split: set[bytes] = set()  # paths seen as both a deletion and an addition
     stats: dict[bytes, list[int]] = {}
     binary: set[bytes] = set()
     chunks: list[bytes] = []
-    if statuses:
-        diff = repo[old_tree].peel(pygit2.Tree).diff_to_tree(repo[new_tree].peel(pygit2.Tree))
-        for patch in diff:
-            if patch is None:
-                continue
-            delta = patch.delta
-            path = delta.new_file.raw_path if delta.status != 2 else delta.old_file.raw_path
-            _, additions, deletions = patch.line_stats
-            counts = stats.setdefault(path, [0, 0])
-            counts[0] += additions
-            counts[1] += deletions
-            if delta.is_binary:
-                binary.add(path)
-            chunks.append(
-                _git_header_tabs(patch.data, delta.old_file.raw_path, delta.new_file.raw_path)
-            )
+    diff = repo[old_tree].peel(pygit2.Tree).diff_to_tree(repo[new_tree].peel(pygit2.Tree))
+    for patch in diff:
+        if patch is None:
+            continue
+        delta = patch.delta
+        deleted = delta.status == pygit2.enums.DeltaStatus.DELETED
+        added = delta.status == pygit2.enums.DeltaStatus.ADDED
+        path = delta.old_file.raw_path if deleted else delta.new_file.raw_path
+        if path in sides and (added or deleted):
+            split.add(path)
+        side = sides.setdefault(path, [None, None])
+        if not added:
+            side[0] = str(delta.old_file.id)
+        if not deleted:
+            side[1] = str(delta.new_file.id)
+        _, additions, deletions = patch.line_stats
+        counts = stats.setdefault(path, [0, 0])
+        counts[0] += additions
+        counts[1] += deletions
+        if delta.is_binary:
+            binary.add(path)
+        chunks.append(
+            _git_header_tabs(patch.data, delta.old_file.raw_path, delta.new_file.raw_path)
+        )
     changes = []
-    for path, status in sorted(statuses.items()):
-        additions, deletions = stats.get(path, (0, 0))
+    for path, (before_id, after_id) in sorted(sides.items()):
+        additions, deletions = stats[path]
         is_binary = path in binary
+        if before_id is None:
+            status = "added"
+        elif after_id is None:
+            status = "deleted"
+        elif path in split:
+            status = "type-changed"
+        else:
+            status = "modified"
         before = after = None
         if contents and not is_binary:
-            before = _text(repo, old.get(path))
-            after = _text(repo, new.get(path))
+            before = _text(repo, before_id)
+            after = _text(repo, after_id)
         changes.append(
             FileChange(
                 path=os.fsdecode(path),
@@ -128,27 +147,10 @@ def diff_trees(
     return TreeDiff(changes=tuple(changes), patch=b"".join(chunks))
 
 
-def _statuses(old: dict[bytes, Entry], new: dict[bytes, Entry]) -> dict[bytes, str]:
-    statuses = {}
-    for path in old.keys() | new.keys():
-        before, after = old.get(path), new.get(path)
-        if before == after:
-            continue
-        if before is None:
-            statuses[path] = "added"
-        elif after is None:
-            statuses[path] = "deleted"
-        elif before.kind != after.kind:
-            statuses[path] = "type-changed"
-        else:
-            statuses[path] = "modified"
-    return statuses
-
-
-def _text(repo: pygit2.Repository, entry: Entry | None) -> str | None:
-    if entry is None:
+def _text(repo: pygit2.Repository, oid: str | None) -> str | None:
+    if oid is None:
         return None
-    data = repo[entry.oid].read_raw()
+    data = repo[oid].read_raw()
     if b"\0" in data[:8000]:
         return None
     try:

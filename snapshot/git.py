@@ -95,6 +95,8 @@ class StoreGit:
     def __init__(self, git_dir: Path, worktree: Path, excludes_file: str | None) -> None:
         self.git_dir = git_dir
         self.worktree = worktree
+        #: The user's ``core.excludesFile``, the one setting of theirs the store reads.
+        self.excludes_file = Path(excludes_file) if excludes_file else None
         self._config = [
             *HERMETIC_CONFIG,
             f"core.excludesFile={excludes_file or os.devnull}",

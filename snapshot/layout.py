@@ -33,6 +33,7 @@ class Layout:
         self.git_dir = git_dir
         self.own = git_dir / "snap"
         self.index = git_dir / "index"
+        self.ignore_check = self.own / "ignore-check.json"
         self.exclude = git_dir / "info" / "exclude"
         self.attributes = git_dir / "info" / "attributes"
         self.global_config = self.own / "global.gitconfig"
@@ -40,6 +41,14 @@ class Layout:
         self.holder = self.own / "lock.holder"
         self.scratch = self.own / "tmp"
         self.worktree_record = self.own / "worktree"
+
+    def loose_objects_estimate(self) -> int:
+        """About how many loose objects the store holds: one fan-out folder's count × 256,
+        as ``git gc --auto`` estimates it (one directory read, whatever the store's size)."""
+        try:
+            return len(os.listdir(self.git_dir / "objects" / "17")) * 256
+        except FileNotFoundError:
+            return 0
 
     def scratch_path(self, kind: str) -> Path:
         """A unique scratch path whose name records the pid that owns it."""

@@ -23,7 +23,7 @@ import attrs
 import pygit2
 
 import procio
-from snapshot import ids
+from snapshot import ids, ignore_check
 from snapshot.capture import TreeCapture, capture_tree
 from snapshot.defaults import DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_FILE_SIZE, LATEST
 from snapshot.diffing import TreeDiff, diff_trees
@@ -61,6 +61,9 @@ from snapshot.retention import DEFAULT_OLDER_THAN, select_removals
 from snapshot.trees import Entry, flatten, lookup, open_repo
 
 REF_PREFIX = "refs/snaps/"
+#: Loose objects (estimated) past which a writer packs them before it ends, as ``git gc
+#: --auto`` would (its threshold is 6,700; snapshots come much more often than commits).
+AUTO_PACK_LOOSE = 1024
 #: What ``diff`` compares with when no snapshot is named: the tree as it is now.
 WORKTREE = None
 
@@ -85,6 +88,7 @@ class Store:
         self._layout = Layout(git_dir)
         self._project = project
         self._git = StoreGit(git_dir, worktree, excludes_file)
+        self._handle: pygit2.Repository | None = None
 
     # ----------------------------------------------------------------------------- opening
 
@@ -145,7 +149,7 @@ class Store:
         hints = None if paths is None else self._hints(paths)
         async with self._writing("capture"):
             newest = max(self._ref_names(), default=None)
-            repo = open_repo(self.path)
+            repo = self._writer_repo()
             hinted = None
             if hints is not None and newest is not None:
                 hinted = await hinted_tree(
@@ -199,7 +203,10 @@ class Store:
                 force_paths=force_paths,
             )
             yield captured
+            ignore_check.forget(self._layout.ignore_check)
             os.replace(index, self._layout.index)
+            if captured.ignore_check is not None:
+                ignore_check.save(self._layout.ignore_check, captured.ignore_check)
         finally:
             _remove_index(index)
 
@@ -219,7 +226,9 @@ class Store:
             f"object {tree}\ntype tree\ntag snap-{snapshot_id}\n"
             f"tagger snap <snap@localhost> {int(created.timestamp())} +0000\n\n{body}\n"
         ).encode()
-        tag_id = (await self._git.out("mktag", input=tag)).decode().strip()
+        # Written in-process (one git process less per capture); the ref that makes it a
+        # snapshot is git's update-ref, flushed to disk.
+        tag_id = str(self._writer_repo().odb.write(pygit2.enums.ObjectType.TAG, tag))
         await self._git.run("update-ref", REF_PREFIX + snapshot_id, tag_id, ZERO_OID)
         return Snapshot(
             id=snapshot_id,
@@ -415,11 +424,22 @@ class Store:
 
     # ----------------------------------------------------------------------------- helpers
 
+    def _writer_repo(self) -> pygit2.Repository:
+        """One handle on the store for the event loop's own use (captures write through it):
+        opening one costs more than a hinted capture's whole work. Threads open their own."""
+        if self._handle is None:
+            self._handle = open_repo(self.path)
+        return self._handle
+
     @contextlib.asynccontextmanager
     async def _writing(self, what: str) -> AsyncIterator[None]:
         async with store_lock(self._layout.lock, self._layout.holder, self.lock_timeout, what):
             self._layout.clean_scratch()
             yield
+            if what != "gc" and self._layout.loose_objects_estimate() > AUTO_PACK_LOOSE:
+                # Loose objects cost a file-system block each (a capture of 10 changed files
+                # in a deep tree writes ~40): pack them, and roll small packs up geometrically.
+                await self._git.run("repack", "-d", "-q", "--geometric=2")
 
     @contextlib.asynccontextmanager
     async def _view(self, *, needs_worktree: bool) -> AsyncIterator[_View]:
@@ -449,7 +469,7 @@ class Store:
             remove_path(quarantine)
 
     def _ref_names(self, repo: pygit2.Repository | None = None) -> builtins.list[str]:
-        repo = repo or open_repo(self.path)
+        repo = repo or self._writer_repo()
         return [name[len(REF_PREFIX) :] for name in repo.references if name.startswith(REF_PREFIX)]
 
     def _load(self, repo: pygit2.Repository, name: str) -> Snapshot:
