@@ -114,17 +114,8 @@ async def _capture(job: _Job, seed: Seed) -> TreeCapture:
     out = await git.out("write-tree", *missing_ok, index=index, objects=objects)
     tree = out.decode().strip()
     if borrow is not None:
-        # Copy what the tree needs from the project into one pack of the store's own, so the
-        # snapshot stays whole whatever the project later does to its history. An object
-        # the project lacks too (a partial clone) fails this, and the capture starts over.
-        await git.run(
-            "pack-objects",
-            "--revs",
-            "-q",
-            str(git.git_dir / "objects" / "pack" / "pack"),
-            input=tree.encode() + b"\n",
-            borrow=borrow,
-        )
+        await _copy_borrowed(git, tree, borrow)
+        job.layout.mark_pack_horizon()
     check = None
     if not job.forced:  # a restore's files are held whatever the rules: check next time
         if last is None:
@@ -138,6 +129,59 @@ async def _capture(job: _Job, seed: Seed) -> TreeCapture:
             tracked_ignored=staged.tracked_ignored,
         )
     return TreeCapture(tree=tree, skipped=staged.skipped, index=index, ignore_check=check)
+
+
+async def _copy_borrowed(git: StoreGit, tree: str, borrow: Path) -> None:
+    """Copy every object ``tree`` needs from the project's object folder into the store, so the
+    snapshot stays whole whatever the project later does to its history.
+
+    A loose object is copied as its file (recompressing a checkout's objects into a pack
+    took seconds); the rest go into one pack of the store's own, reusing the project's packed
+    data. An object the project lacks too (a partial clone) fails this, and the capture starts
+    over empty.
+    """
+    listing = await git.out("rev-list", "--objects", "--no-object-names", tree, borrow=borrow)
+    store_objects = git.git_dir / "objects"
+    packed: list[bytes] = []
+    folders: set[str] = set()
+    for line in listing.split():
+        oid = line.decode()
+        if oid[:2] not in folders:
+            (store_objects / oid[:2]).mkdir(exist_ok=True)
+            folders.add(oid[:2])
+        try:
+            _copy_object(borrow / oid[:2] / oid[2:], store_objects / oid[:2] / oid[2:])
+        except FileNotFoundError:
+            packed.append(line)
+    if packed:
+        await git.run(
+            "pack-objects",
+            "-q",
+            str(store_objects / "pack" / "pack"),
+            input=b"\n".join(packed) + b"\n",
+            borrow=borrow,
+        )
+
+
+def _copy_object(source: Path, target: Path) -> None:
+    """Copy one loose object file in the kernel (``sendfile``), atomically: a reader never
+    sees half of it."""
+    reading = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        temp = target.with_name(f"tmp_obj_{os.getpid()}_{target.name}")
+        writing = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o444)
+        try:
+            size, done = os.fstat(reading).st_size, 0
+            while done < size:
+                sent = os.sendfile(writing, reading, done, size - done)
+                if sent == 0:
+                    break
+                done += sent
+        finally:
+            os.close(writing)
+        os.replace(temp, target)
+    finally:
+        os.close(reading)
 
 
 def seed_index(last: Path, scoped: Path, project_index: Path | None = None) -> Seed:

@@ -34,6 +34,7 @@ class Layout:
         self.own = git_dir / "snap"
         self.index = git_dir / "index"
         self.ignore_check = self.own / "ignore-check.json"
+        self.pack_horizon = self.own / "pack-horizon"
         self.exclude = git_dir / "info" / "exclude"
         self.attributes = git_dir / "info" / "attributes"
         self.global_config = self.own / "global.gitconfig"
@@ -42,13 +43,32 @@ class Layout:
         self.scratch = self.own / "tmp"
         self.worktree_record = self.own / "worktree"
 
-    def loose_objects_estimate(self) -> int:
-        """About how many loose objects the store holds: one fan-out folder's count × 256,
-        as ``git gc --auto`` estimates it (one directory read, whatever the store's size)."""
+    def mark_pack_horizon(self) -> None:
+        """Loose objects older than now are not worth packing before ``gc`` (objects a first
+        capture copied from the project: packing them would take seconds)."""
+        self.pack_horizon.touch()
+        os.utime(self.pack_horizon)
+
+    def small_loose_estimate(self) -> int:
+        """About how many small loose objects captures wrote: one fan-out folder's count
+        × 256, as ``git gc --auto`` estimates (one folder read, whatever the store's size)."""
+        return len(_small_in(self.git_dir / "objects" / "17", self._horizon())) * 256
+
+    def small_loose_objects(self) -> list[str]:
+        """The ids of every small loose object captures wrote (past the pack horizon)."""
+        objects = self.git_dir / "objects"
+        horizon = self._horizon()
+        found = []
+        for number in range(256):
+            folder = f"{number:02x}"
+            found += [folder + name for name in _small_in(objects / folder, horizon)]
+        return found
+
+    def _horizon(self) -> float:
         try:
-            return len(os.listdir(self.git_dir / "objects" / "17")) * 256
+            return self.pack_horizon.stat().st_mtime
         except FileNotFoundError:
-            return 0
+            return 0.0
 
     def scratch_path(self, kind: str) -> Path:
         """A unique scratch path whose name records the pid that owns it."""
@@ -81,6 +101,26 @@ class Layout:
             remove_path(entry)
             removed.append(entry)
         return removed
+
+
+#: Loose objects up to this size (compressed) are the ones worth packing: most of a small
+#: object's file-system block is waste, while a large one packs slowly for little gain.
+SMALL_OBJECT = 16 * 1024
+
+
+def _small_in(folder: Path, after: float) -> list[str]:
+    """The names of the small loose-object files in one fan-out folder, newer than ``after``."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    small = []
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):
+            info = entry.stat(follow_symlinks=False)
+            if len(entry.name) == 38 and info.st_size <= SMALL_OBJECT and info.st_mtime > after:
+                small.append(entry.name)
+    return small
 
 
 def remove_path(path: Path) -> None:

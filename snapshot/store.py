@@ -61,8 +61,8 @@ from snapshot.retention import DEFAULT_OLDER_THAN, select_removals
 from snapshot.trees import Entry, flatten, lookup, open_repo
 
 REF_PREFIX = "refs/snaps/"
-#: Loose objects (estimated) past which a writer packs them before it ends, as ``git gc
-#: --auto`` would (its threshold is 6,700; snapshots come much more often than commits).
+#: Small loose objects (estimated) past which a writer packs them before it ends, as ``git
+#: gc --auto`` would (its threshold is 6,700; snapshots come much more often than commits).
 AUTO_PACK_LOOSE = 1024
 #: What ``diff`` compares with when no snapshot is named: the tree as it is now.
 WORKTREE = None
@@ -436,10 +436,25 @@ class Store:
         async with store_lock(self._layout.lock, self._layout.holder, self.lock_timeout, what):
             self._layout.clean_scratch()
             yield
-            if what != "gc" and self._layout.loose_objects_estimate() > AUTO_PACK_LOOSE:
-                # Loose objects cost a file-system block each (a capture of 10 changed files
-                # in a deep tree writes ~40): pack them, and roll small packs up geometrically.
-                await self._git.run("repack", "-d", "-q", "--geometric=2")
+            if what != "gc" and self._layout.small_loose_estimate() > AUTO_PACK_LOOSE:
+                await self._pack_small_objects()
+
+    async def _pack_small_objects(self) -> None:
+        """Pack the small loose objects into one pack and delete them.
+
+        Each costs a file-system block (a capture of 10 changed files in a deep tree writes
+        ~40 of them). Large ones stay loose: recompressing them into a pack would take
+        seconds for little gain. ``gc`` packs everything into one pack.
+        """
+        oids = self._layout.small_loose_objects()
+        if oids:
+            await self._git.run(
+                "pack-objects",
+                "-q",
+                str(self.path / "objects" / "pack" / "pack"),
+                input="".join(f"{oid}\n" for oid in oids).encode(),
+            )
+        await self._git.run("prune-packed", "-q")
 
     @contextlib.asynccontextmanager
     async def _view(self, *, needs_worktree: bool) -> AsyncIterator[_View]:

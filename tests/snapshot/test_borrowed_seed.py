@@ -9,6 +9,7 @@ reported as nested repositories; anything git cannot use makes the capture start
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,7 @@ def packed_objects(store: Path) -> set[str]:
 async def test_first_capture_borrows_the_project_index_and_packs_its_objects(
     project: Path, tmp_path: Path
 ) -> None:
+    git("gc", "--quiet", cwd=project)  # the project's objects are packed: they come as a pack
     settle(project)
     store_dir = tmp_path / "store"
     store = await Store.open(project, store=store_dir)
@@ -69,6 +71,26 @@ async def test_first_capture_borrows_the_project_index_and_packs_its_objects(
     }
     assert blobs <= packed_objects(store_dir)
     assert (await store.verify()).ok
+
+
+async def test_first_capture_copies_loose_objects_rather_than_hashing(
+    project: Path, tmp_path: Path
+) -> None:
+    """The project wrote this object at zlib level 9; the store's git (level 1) would write
+    other bytes for it, so equal bytes show the file was copied, not hashed again."""
+    text = b"".join(b"line %d of a file worth compressing well\n" % (n % 7) for n in range(400))
+    populate(project, {"big.txt": text})
+    git("-c", "core.looseCompression=9", "add", "big.txt", cwd=project)
+    git("commit", "--quiet", "-m", "big", cwd=project)
+    settle(project)
+    blob = git("rev-parse", ":big.txt", cwd=project).decode().strip()
+    theirs = (project / ".git" / "objects" / blob[:2] / blob[2:]).read_bytes()
+    assert zlib.compress(b"blob %d\0" % len(text) + text, 1) != theirs
+    store_dir = tmp_path / "store"
+    store = await Store.open(project, store=store_dir)
+    snapshot = await store.capture()
+    assert (store_dir / "objects" / blob[:2] / blob[2:]).read_bytes() == theirs
+    assert await store.cat(snapshot.id, "big.txt") == text
 
 
 async def test_snapshot_survives_the_project_rewriting_its_history(
