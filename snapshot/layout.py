@@ -50,9 +50,19 @@ class Layout:
         os.utime(self.pack_horizon)
 
     def small_loose_estimate(self) -> int:
-        """About how many small loose objects captures wrote: one fan-out folder's count
-        × 256, as ``git gc --auto`` estimates (one folder read, whatever the store's size)."""
-        return len(_small_in(self.git_dir / "objects" / "17", self._horizon())) * 256
+        """About how many small loose objects captures wrote: the count in 16 of the 256
+        fan-out folders × 16 (a few folder reads, whatever the store's size)."""
+        objects, horizon = self.git_dir / "objects", self._horizon()
+        return 16 * sum(len(_small_in(objects / f"{n:02x}", horizon)) for n in range(0, 256, 16))
+
+    def pack_count(self) -> int:
+        """How many packs the store has."""
+        try:
+            return sum(
+                name.endswith(".pack") for name in os.listdir(self.git_dir / "objects" / "pack")
+            )
+        except FileNotFoundError:
+            return 0
 
     def small_loose_objects(self) -> list[str]:
         """The ids of every small loose object captures wrote (past the pack horizon)."""

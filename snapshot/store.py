@@ -63,7 +63,10 @@ from snapshot.trees import Entry, flatten, lookup, open_repo
 REF_PREFIX = "refs/snaps/"
 #: Small loose objects (estimated) past which a writer packs them before it ends, as ``git
 #: gc --auto`` would (its threshold is 6,700; snapshots come much more often than commits).
-AUTO_PACK_LOOSE = 1024
+AUTO_PACK_LOOSE = 256
+#: Packs past which the small ones are rolled up (``git repack --geometric``), so that finding
+#: an object never means searching hundreds of packs.
+AUTO_PACK_PACKS = 16
 #: What ``diff`` compares with when no snapshot is named: the tree as it is now.
 WORKTREE = None
 
@@ -444,7 +447,8 @@ class Store:
 
         Each costs a file-system block (a capture of 10 changed files in a deep tree writes
         ~40 of them). Large ones stay loose: recompressing them into a pack would take
-        seconds for little gain. ``gc`` packs everything into one pack.
+        seconds for little gain. Past :data:`AUTO_PACK_PACKS` packs, the small ones are
+        rolled up; ``gc`` packs everything into one pack.
         """
         oids = self._layout.small_loose_objects()
         if oids:
@@ -455,6 +459,9 @@ class Store:
                 input="".join(f"{oid}\n" for oid in oids).encode(),
             )
         await self._git.run("prune-packed", "-q")
+        if self._layout.pack_count() > AUTO_PACK_PACKS:
+            # Rolls the small packs into a geometric progression (and any loose object left).
+            await self._git.run("repack", "-d", "-q", "--geometric=2")
 
     @contextlib.asynccontextmanager
     async def _view(self, *, needs_worktree: bool) -> AsyncIterator[_View]:
