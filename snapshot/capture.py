@@ -117,7 +117,9 @@ async def _capture(job: _Job, seed: Seed) -> TreeCapture:
         await _copy_borrowed(git, tree, borrow)
         job.layout.mark_pack_horizon()
     check = None
-    if not job.forced:  # a restore's files are held whatever the rules: check next time
+    # A restore's files are held whatever the rules: check next time. A read (quarantined
+    # objects) keeps nothing.
+    if not job.forced and objects is None:
         if last is None:
             listing = await git.out("ls-tree", "-r", "-d", "-z", "--name-only", tree)
             folders = frozenset(filter(None, listing.split(b"\0"))) | {b""}
@@ -287,7 +289,9 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
     The two walks of the tree (held files, new files) run at once: ``add --update`` replaces
     the index atomically, and the readers see it before or after, which list the same new
     files (a deleted file is in neither list), except inside a nested repository: Git walks
-    into one only while the index holds files there, so those folders are listed again.
+    into one only while the index holds files there, so those folders (known from the last
+    check's folders, or from new files listed inside one) are listed again once the index is
+    done. Without a last check, the walk for new files waits for the index.
     The ignore questions are asked only if a source of ``last``'s answers (``to_stamp``)
     changed; its stat is taken alongside the walks, and the questions run alongside too.
     """
@@ -302,8 +306,18 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
             "ls-files", "-z", "--cached", "--ignored", "--exclude-standard", index=index
         )
 
+    root = os.fsencode(git.worktree)
+
+    def look() -> tuple[dict[str, ignore_check.Stamp], list[bytes]]:
+        """The stat of the ignore sources, and the folders holding files that hold a .git."""
+        stamps = ignore_check.stamp_all(to_stamp)
+        folders = last.folders if last is not None else ()
+        repos = [f for f in folders if f and os.path.lexists(os.path.join(root, f, b".git"))]
+        return stamps, repos
+
     async def ignore_answers() -> tuple[dict[str, ignore_check.Stamp], list[bytes], bytes]:
-        stamps = await anyio.to_thread.run_sync(ignore_check.stamp_all, to_stamp)
+        stamps, found = await anyio.to_thread.run_sync(look)
+        repos.extend(found)
         if last is not None and last.stamps == stamps:
             return stamps, list(last.tracked_ignored), b""
         tracked, held = await gather(tracked_ignored, held_ignored)
@@ -316,7 +330,13 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
     async def list_new() -> bytes:
         return await git.out("ls-files", "-z", "--others", "--exclude-standard", index=index)
 
-    (stamps, ignored_tracked, held), _, others = await gather(ignore_answers, update_held, list_new)
+    repos: list[bytes] = []
+    if last is not None:
+        answers, _, others = await gather(ignore_answers, update_held, list_new)
+    else:  # which folders hold files is not known: walk for new files once the index is done
+        answers, _ = await gather(ignore_answers, update_held)
+        others = await list_new()
+    stamps, ignored_tracked, held = answers
     # A held file that an ignore rule now matches is let go, as the project's Git would
     # never have taken it, unless the project's Git tracks it.
     dropped = set(filter(None, held.split(b"\0"))) - set(ignored_tracked)
@@ -331,7 +351,9 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
         )
     worktree = git.worktree
     listed = [path for path in others.split(b"\0") if path]
-    repos = _nested_repositories(worktree, listed)
+    # Held files let go inside a nested repository change how Git treats it, too.
+    inside = [*listed, *sorted(dropped)]
+    repos = _outermost([*repos, *_nested_repositories(worktree, inside)])
     if repos:
         listed = [p for p in listed if not any(p.startswith(r + b"/") for r in repos)]
         listed += await list_others(git, index, repos)
@@ -386,6 +408,15 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
         tracked_ignored=tuple(ignored_tracked),
         stamps=stamps,
     )
+
+
+def _outermost(folders: list[bytes]) -> list[bytes]:
+    """``folders`` without those inside another of them."""
+    kept: list[bytes] = []
+    for folder in sorted(set(folders)):
+        if not any(folder.startswith(k + b"/") for k in kept):
+            kept.append(folder)
+    return kept
 
 
 def _nested_repositories(worktree: Path, listed: list[bytes]) -> list[bytes]:

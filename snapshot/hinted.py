@@ -49,8 +49,15 @@ async def hinted_tree(
     empty index, so it reads no index at all.
     """
     root = os.fsencode(git.worktree)
-    listed = await list_others(git, scratch_index, hints)
     skipped: list[Skipped] = []
+    # Git lists nothing for a path inside a nested repository: find those repositories here.
+    for repo_folder in _repositories_around(root, hints):
+        if subtree(repo, previous.tree, repo_folder):
+            return None  # as below: only a full capture can say
+        refused = left_out(repo_folder + b"/")
+        assert refused is not None
+        skipped.append(refused)
+    listed = await list_others(git, scratch_index, hints)
     found: list[bytes] = []
     for path in listed:
         refused = left_out(path)
@@ -100,10 +107,8 @@ async def hinted_tree(
                 skipped.append(over_limit(path, size, max_file_size))
     tree = edit_tree(repo, previous.tree, hints, puts)
     carried = [s for s in previous.skipped if not _covered(os.fsencode(s.path), hints)]
-    return HintedTree(
-        tree=tree,
-        skipped=tuple(sorted([*carried, *skipped], key=lambda s: os.fsencode(s.path))),
-    )
+    every = {os.fsencode(s.path): s for s in [*carried, *skipped]}
+    return HintedTree(tree=tree, skipped=tuple(every[path] for path in sorted(every)))
 
 
 def _write_blob(repo: pygit2.Repository, full: bytes, info: os.stat_result) -> Entry | None:
@@ -123,6 +128,19 @@ def _write_blob(repo: pygit2.Repository, full: bytes, info: os.stat_result) -> E
     with os.fdopen(fd, "rb") as stream:
         oid = repo.create_blob_fromiobase(stream)
     return Entry(EXECUTABLE if info.st_mode & stat.S_IXUSR else REGULAR, str(oid))
+
+
+def _repositories_around(root: bytes, hints: Sequence[bytes]) -> list[bytes]:
+    """The nested repositories (folders holding a ``.git``) that hold a hinted path."""
+    found = set()
+    for hint in hints:
+        parts = hint.split(b"/")
+        for depth in range(1, len(parts)):
+            folder = b"/".join(parts[:depth])
+            if os.path.lexists(os.path.join(root, folder, b".git")):
+                found.add(folder)
+                break
+    return sorted(found)
 
 
 def _covered(path: bytes, hints: Sequence[bytes]) -> bool:

@@ -193,3 +193,43 @@ def test_a_file_the_project_tracks_is_not_size_limited(tree: Path) -> None:
     snapshot = store.capture()
     assert snapshot.skipped == ()
     assert _paths(store, snapshot.tree) == [b"tracked.log"]
+
+
+def test_a_nested_repository_whose_held_files_all_went_is_reported(tree: Path) -> None:
+    """Found by the model (long profile), after the two walks of a capture began to run at
+    once: "a nested repository is captured as its files while the last capture held files in
+    it, otherwise reported". The walk for new files could read the index from before its
+    held files were let go, and so never list the repository at all."""
+    store = _open(tree)
+    (tree / "x").mkdir()
+    (tree / "x" / "a").write_bytes(b"held\n")
+    store.capture()
+    git("init", "-q", "--template=", cwd=tree / "x")
+    for _ in range(3):  # the last check's folders now know x
+        held = store.capture()
+    assert _paths(store, held.tree) == [b"x/a"]
+    for attempt in range(5):  # the walks race: try a few times
+        (tree / "x" / "a").unlink()
+        gone = store.capture()
+        assert [s.path for s in gone.skipped] == ["x"], attempt
+        assert _paths(store, gone.tree) == []
+        (tree / "x" / "a").write_bytes(b"held\n")
+        shutil.rmtree(tree / "x" / ".git")
+        store.capture()
+        git("init", "-q", "--template=", cwd=tree / "x")
+        store.capture()
+
+
+def test_a_nested_repository_whose_held_files_became_ignored_is_reported(tree: Path) -> None:
+    """Found by the model: "a nested repository is reported unless the last capture held
+    files in it (that are still there and not ignored)". Held files an ignore rule now matches
+    are let go after the walk for new files, which had walked into the repository."""
+    store = _open(tree)
+    (tree / "x").mkdir()
+    (tree / "x" / "a.log").write_bytes(b"held\n")
+    store.capture()
+    git("init", "-q", "--template=", cwd=tree / "x")
+    (tree / ".gitignore").write_bytes(b"*.log\n")
+    after = store.capture()
+    assert [s.path for s in after.skipped] == ["x"]
+    assert _paths(store, after.tree) == [b".gitignore"]

@@ -162,3 +162,16 @@ def test_cli_paths_from_a_file_and_from_stdin(snap: Snap, project: Path, tmp_pat
     assert "nope.txt" in line
     line = assert_one_error_line(*snap("capture", "--paths-from", "-", input=b"../out\n")[::2])
     assert "not a path inside the working tree" in line
+
+
+async def test_a_hint_inside_a_nested_repository(project: Path, tmp_path: Path) -> None:
+    """Git lists nothing for a path inside a nested repository; found by the model."""
+    populate(project, {"vendor/held.c": b"int held;\n"})
+
+    def change() -> None:
+        for folder in ("vendor", "lib"):
+            (project / folder).mkdir(exist_ok=True)
+            git("init", "--quiet", project / folder)
+        populate(project, {"vendor/held.c": b"int changed;\n", "lib/new.c": b"int x;\n"})
+
+    await both_ways(project, tmp_path, change, ["vendor/held.c", "lib/new.c"])

@@ -109,3 +109,16 @@ async def test_a_tracked_ignored_file_and_a_large_new_file_together(
     snapshot = await store.capture()
     assert "keep.log" in files_of(store_dir, snapshot.tree)
     assert [s.path for s in snapshot.skipped] == ["huge.bin"]
+
+
+async def test_reads_of_the_working_tree_after_a_restore(project: Path, tmp_path: Path) -> None:
+    """Regression (found by the model): with no recorded check (after a restore), a read's
+    capture (its objects quarantined) asked the store for a tree only the quarantine held."""
+    store = await Store.open(project, store=tmp_path / "store")
+    first = await store.capture()
+    populate(project, {"README.md": b"# changed\n"})
+    await store.restore(first.id)  # its files are held whatever the rules: no record kept
+    populate(project, {"src/main.py": b"print('unsaved')\n"})
+    assert (await store.diff(first.id)).name_only() == ["src/main.py"]
+    plan = await store.restore(first.id, dry_run=True)
+    assert plan.written == ("src/main.py",)
