@@ -63,7 +63,7 @@ from snapshot.trees import Entry, flatten, lookup, open_repo
 REF_PREFIX = "refs/snaps/"
 #: Small loose objects (estimated) past which a writer packs them before it ends, as ``git
 #: gc --auto`` would (its threshold is 6,700; snapshots come much more often than commits).
-AUTO_PACK_LOOSE = 256
+AUTO_PACK_LOOSE = 1024
 #: Packs past which the small ones are rolled up (``git repack --geometric``), so that finding
 #: an object never means searching hundreds of packs.
 AUTO_PACK_PACKS = 16
