@@ -288,10 +288,10 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
 
     The two walks of the tree (held files, new files) run at once: ``add --update`` replaces
     the index atomically, and the readers see it before or after, which list the same new
-    files (a deleted file is in neither list), except inside a nested repository: Git walks
-    into one only while the index holds files there, so those folders (known from the last
-    check's folders, or from new files listed inside one) are listed again once the index is
-    done. Without a last check, the walk for new files waits for the index.
+    files (a deleted file is in neither list), except at a nested repository: Git walks into
+    one only while the index holds files there (or a file where it stands), so repositories
+    where held files were let go (``add --verbose`` names them) or new files were listed are
+    listed again once the index is done.
     The ignore questions are asked only if a source of ``last``'s answers (``to_stamp``)
     changed; its stat is taken alongside the walks, and the questions run alongside too.
     """
@@ -308,35 +308,27 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
 
     root = os.fsencode(git.worktree)
 
-    def look() -> tuple[dict[str, ignore_check.Stamp], list[bytes]]:
-        """The stat of the ignore sources, and the folders holding files that hold a .git."""
-        stamps = ignore_check.stamp_all(to_stamp)
-        folders = last.folders if last is not None else ()
-        repos = [f for f in folders if f and os.path.lexists(os.path.join(root, f, b".git"))]
-        return stamps, repos
-
     async def ignore_answers() -> tuple[dict[str, ignore_check.Stamp], list[bytes], bytes]:
-        stamps, found = await anyio.to_thread.run_sync(look)
-        repos.extend(found)
+        stamps = await anyio.to_thread.run_sync(ignore_check.stamp_all, to_stamp)
         if last is not None and last.stamps == stamps:
             return stamps, list(last.tracked_ignored), b""
         tracked, held = await gather(tracked_ignored, held_ignored)
         return stamps, tracked, held
 
-    async def update_held() -> None:
+    async def update_held() -> bytes:
         # Files already held: modified and deleted ones (unchanged ones are not hashed again).
-        await git.run("add", "--update", index=index, objects=objects)
+        # Verbose, to learn which it let go: one may now be a folder Git treats otherwise.
+        return await git.out("add", "--update", "--verbose", index=index, objects=objects)
 
     async def list_new() -> bytes:
         return await git.out("ls-files", "-z", "--others", "--exclude-standard", index=index)
 
-    repos: list[bytes] = []
-    if last is not None:
-        answers, _, others = await gather(ignore_answers, update_held, list_new)
-    else:  # which folders hold files is not known: walk for new files once the index is done
-        answers, _ = await gather(ignore_answers, update_held)
-        others = await list_new()
+    answers, updated, others = await gather(ignore_answers, update_held, list_new)
     stamps, ignored_tracked, held = answers
+    removed = _removed(updated)
+    if removed is None:  # a name add -v cannot show plainly: walk again, the index done
+        others = await list_new()
+        removed = []
     # A held file that an ignore rule now matches is let go, as the project's Git would
     # never have taken it, unless the project's Git tracks it.
     dropped = set(filter(None, held.split(b"\0"))) - set(ignored_tracked)
@@ -351,9 +343,12 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
         )
     worktree = git.worktree
     listed = [path for path in others.split(b"\0") if path]
-    # Held files let go inside a nested repository change how Git treats it, too.
-    inside = [*listed, *sorted(dropped)]
-    repos = _outermost([*repos, *_nested_repositories(worktree, inside)])
+    # Held files let go inside a nested repository, or where one now stands, change how Git
+    # treats it, too.
+    gone = [*sorted(dropped), *removed]
+    here = [p for p in gone if os.path.lexists(os.path.join(root, p, b".git"))]
+    inside = [*listed, *gone]
+    repos = _outermost([*here, *_nested_repositories(worktree, inside)])
     if repos:
         listed = [p for p in listed if not any(p.startswith(r + b"/") for r in repos)]
         listed += await list_others(git, index, repos)
@@ -408,6 +403,20 @@ async def _stage(job: _Job, last: ignore_check.IgnoreCheck | None, to_stamp: lis
         tracked_ignored=tuple(ignored_tracked),
         stamps=stamps,
     )
+
+
+def _removed(verbose: bytes) -> list[bytes] | None:
+    """The paths ``git add --update --verbose`` let go (its ``remove 'PATH'`` lines, the path
+    printed as it is), or None if a line cannot be read so (a name with a line break)."""
+    removed = []
+    for line in verbose.split(b"\n"):
+        if line.startswith(b"add '") and line.endswith(b"'"):
+            continue
+        if line.startswith(b"remove '") and line.endswith(b"'"):
+            removed.append(line[len(b"remove '") : -1])
+        elif line:
+            return None
+    return removed
 
 
 def _outermost(folders: list[bytes]) -> list[bytes]:

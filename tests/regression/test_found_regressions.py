@@ -233,3 +233,20 @@ def test_a_nested_repository_whose_held_files_became_ignored_is_reported(tree: P
     after = store.capture()
     assert [s.path for s in after.skipped] == ["x"]
     assert _paths(store, after.tree) == [b".gitignore"]
+
+
+def test_a_nested_repository_where_a_held_file_was_is_reported(tree: Path) -> None:
+    """Found by the model (long profile): the walk for new files, reading the index from
+    before the held file at that path was let go, listed nothing there."""
+    (tree / "tracked.log").write_bytes(b"tracked\n")
+    git("add", "tracked.log", cwd=tree)
+    store = _open(tree)
+    for _ in range(3):
+        store.capture()
+    (tree / "tracked.log").unlink()
+    (tree / "tracked.log").mkdir()
+    git("init", "-q", "--template=", cwd=tree / "tracked.log")
+    (tree / "tracked.log" / "a").write_bytes(b"a\n")
+    after = store.capture()
+    assert [s.path for s in after.skipped] == ["tracked.log"]
+    assert _paths(store, after.tree) == []
